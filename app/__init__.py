@@ -1,0 +1,105 @@
+"""The Flask API: `create_app()` wires config, database, queues, blueprints and error handlers."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, send_from_directory
+from flask_cors import CORS
+
+from app import api as api_module
+from app import runtime
+from app.config import Settings
+from app.logging import configure as configure_logging
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = runtime.init(settings)
+    configure_logging(settings.log_level, service="web")
+
+    app = Flask(__name__)
+    app.url_map.strict_slashes = False  # the frontend never adds trailing slashes; accept both
+    app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
+    # Browsable docs at /docs with Swagger UI assets from the swagger-ui-bundle package (no CDN).
+    app.config["OPENAPI_SWAGGER_UI_PATH"] = "docs"
+    app.config["OPENAPI_SWAGGER_UI_URL"] = "/docs/assets/"
+    app.add_url_rule("/docs/assets/<path:filename>", "swagger_ui_assets", _swagger_ui_asset)
+    api = api_module.init_app(app)
+    # The frontend calls from its own origin; preflights are answered before any auth (contract §1.1).
+    CORS(
+        app,
+        origins=list(settings.cors_origins),
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Prefer", "X-Request-ID"],
+        expose_headers=["Location", "X-Request-ID", "Preference-Applied", "Content-Disposition"],
+        supports_credentials=False,
+        max_age=600,
+    )
+
+    from app import health
+    from app.jobs import views as job_views
+
+    app.register_blueprint(health.blp)
+    from app import metrics
+
+    app.register_blueprint(metrics.blp)
+    api.register_blueprint(job_views.blp)
+    api.register_blueprint(job_views.ops)
+
+    from app.features.compliments import views as compliment_views
+    from app.features.values import views as value_views
+    from app.features.wallets import views as wallet_views
+
+    api.register_blueprint(wallet_views.blp)
+    api.register_blueprint(compliment_views.blp)
+    api.register_blueprint(compliment_views.company_values)
+    api.register_blueprint(value_views.blp)
+
+    from app.features.auth import views as auth_views
+    from app.features.company import views as company_views
+    from app.features.users import views as user_views
+
+    api.register_blueprint(auth_views.blp)
+    api.register_blueprint(user_views.blp)
+    api.register_blueprint(user_views.roles_me)
+    api.register_blueprint(company_views.blp)
+
+    # Admin panel (issue 4).
+    from app.features.audit import views as audit_views
+    from app.features.company import domain_views
+    from app.features.roles import views as role_views
+    from app.features.users import admin_views as admin_user_views
+
+    api.register_blueprint(domain_views.blp)
+    api.register_blueprint(audit_views.blp)
+    api.register_blueprint(admin_user_views.blp)
+    api.register_blueprint(admin_user_views.job_titles)
+    api.register_blueprint(role_views.blp)
+    from app.features.dashboards import views as dashboard_views
+
+    api.register_blueprint(dashboard_views.dashboard)
+    api.register_blueprint(dashboard_views.compliments)
+
+    # Scheduled tasks and their operator routes (issue 6).
+    from app.features.ops import views as ops_views
+    from app.features.wallets import management_views as wallet_management_views
+
+    api.register_blueprint(wallet_management_views.reset_blp)
+    api.register_blueprint(wallet_management_views.management_blp)
+    api.register_blueprint(ops_views.blp)
+
+    # CSV import and welcome emails (issue 5).
+    from app.features.emails import views as email_views
+    from app.features.users import import_views
+
+    api.register_blueprint(import_views.blp)
+    api.register_blueprint(email_views.blp)
+
+    from app.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _swagger_ui_asset(filename: str) -> Response:
+    import swagger_ui_bundle
+
+    return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=86400)

@@ -1,0 +1,1 @@
+"""Feature folders: each owns its models, schemas, service, views and tasks."""

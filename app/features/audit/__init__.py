@@ -1,0 +1,1 @@
+"""Audit log of admin mutations (who changed what, when), readable by super admins."""

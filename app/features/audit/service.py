@@ -1,0 +1,79 @@
+"""Write and read the audit log. `record` never commits: it joins the caller's transaction, so an
+entry exists exactly when the change it describes does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.features.audit.models import AuditLog
+
+
+def record(
+    session: Session,
+    *,
+    company_id: str,
+    actor_id: str | None,
+    action: str,
+    entity_type: str,
+    entity_id: str | None,
+    changes: dict[str, Any] | None = None,
+) -> AuditLog:
+    entry = AuditLog(
+        company_id=company_id,
+        actor_id=actor_id,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        changes=_jsonable(changes) if changes is not None else None,
+    )
+    session.add(entry)
+    return entry
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """`{field: {"from": old, "to": new}}` for the fields that changed."""
+    return {k: {"from": before.get(k), "to": v} for k, v in after.items() if before.get(k) != v}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def list_entries(
+    session: Session,
+    company_id: str,
+    *,
+    page: int,
+    limit: int,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    action: str | None = None,
+) -> tuple[list[AuditLog], int]:
+    """The company's entries, newest first, and how many match."""
+    where = [AuditLog.company_id == company_id]
+    if entity_type:
+        where.append(AuditLog.entity_type == entity_type)
+    if entity_id:
+        where.append(AuditLog.entity_id == entity_id)
+    if action:
+        where.append(AuditLog.action == action)
+    total = int(session.scalar(select(func.count()).select_from(AuditLog).where(*where)) or 0)
+    rows = session.scalars(
+        select(AuditLog)
+        .where(*where)
+        .order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
+        .offset((page - 1) * limit)
+        .limit(limit)
+    )
+    return list(rows), total

@@ -1,0 +1,344 @@
+"""Authentication: password and Supabase logins, rotating refresh tokens, password setup tokens.
+
+Access tokens are the foundation's (`app.auth.issue_access_token`, `sub` = our user id). Refresh
+tokens and password setup tokens are opaque random strings; only their sha256 digest is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app import runtime
+from app.api import ApiError
+from app.auth import decode_access_token, issue_access_token
+from app.db import utcnow
+from app.features.auth.models import PasswordSetupToken, RefreshToken
+from app.features.identity.catalogue import DEFAULT_ROLES
+from app.features.identity.models import Company, Department, JobTitle, Role, User, UserRole
+from app.ids import new_id
+
+INVALID_CREDENTIALS = "Invalid email or password"
+NOT_PROVISIONED = "Access denied. This account is not provisioned in Valorize"
+DEACTIVATED = "This account has been deactivated"
+NO_PASSWORD = "This account has no password yet. Use the invite link you received to set one"
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 256  # argon2 takes any length; the cap only bounds the work per request
+
+# argon2id with the library's defaults (RFC 9106 "second recommended" profile: t=3, m=64 MiB, p=4).
+_hasher = PasswordHasher()
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    refresh_ttl: timedelta
+    reuse_grace: timedelta
+    password_setup_ttl: timedelta
+
+
+def token_settings() -> TokenSettings:
+    settings = runtime.settings()
+    return TokenSettings(
+        refresh_ttl=timedelta(days=settings.refresh_token_ttl_days),
+        reuse_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
+        password_setup_ttl=timedelta(hours=settings.password_setup_token_ttl_hours),
+    )
+
+
+# --- passwords --------------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    if not password_hash:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@cache
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def validate_new_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ApiError(400, f"Password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ApiError(400, f"Password must be at most {MAX_PASSWORD_LENGTH} characters")
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    """Store a new password and end every existing session of the user."""
+    validate_new_password(password)
+    user.password_hash = hash_password(password)
+    revoke_user_refresh_tokens(session, user.id)
+    session.flush()
+
+
+# --- logins -----------------------------------------------------------------------------------
+
+
+def _usable(user: User) -> bool:
+    return user.is_active and user.company.is_active
+
+
+def authenticate_password(session: Session, email: str, password: str) -> User:
+    """The user whose password matches, or ApiError 401/403 as the contract says."""
+    normalized = email.strip().lower()
+    # An email is unique per company, not globally: try each account that carries it.
+    candidates = session.scalars(
+        select(User)
+        .join(Company, Company.id == User.company_id)
+        .where(func.lower(User.email) == normalized)
+        .order_by(User.is_active.desc(), User.last_login_at.desc().nulls_last(), User.created_at)
+    ).all()
+    with_password = [u for u in candidates if u.password_hash]
+    if not with_password:
+        verify_password(_dummy_hash(), password)  # same work as a real check: no timing oracle
+        if candidates:
+            if not any(_usable(u) for u in candidates):
+                raise ApiError(403, DEACTIVATED, "ACCOUNT_DEACTIVATED")
+            raise ApiError(403, NO_PASSWORD, "PASSWORD_NOT_SET")
+        raise ApiError(401, INVALID_CREDENTIALS, "INVALID_CREDENTIALS")
+    for user in with_password:
+        if verify_password(user.password_hash, password):
+            if not _usable(user):
+                raise ApiError(403, DEACTIVATED, "ACCOUNT_DEACTIVATED")
+            if _hasher.check_needs_rehash(user.password_hash or ""):
+                user.password_hash = hash_password(password)
+            return user
+    raise ApiError(401, INVALID_CREDENTIALS, "INVALID_CREDENTIALS")
+
+
+def authenticate_supabase(session: Session, access_token: str) -> User:
+    """Map a Supabase session (Google sign-in) to our user: by auth id, else by email (then link)."""
+    claims = decode_access_token(access_token)  # 401 on a bad, expired or unknown-issuer token
+    if claims.get("iss") == runtime.settings().jwt_issuer:
+        # Our own access token is not a Supabase session: exchanging it would turn a short-lived
+        # token into a 30-day refresh token.
+        raise ApiError(401, "Not a Supabase access token", "UNAUTHORIZED")
+    subject = str(claims["sub"])
+    user = session.scalars(select(User).where(User.auth_user_id == subject)).first()
+    if user is None:
+        email = str(claims.get("email") or "").strip().lower()
+        if not email:
+            raise ApiError(403, NOT_PROVISIONED, "NOT_PROVISIONED")
+        matches = session.scalars(select(User).where(func.lower(User.email) == email)).all()
+        unlinked = [u for u in matches if u.auth_user_id is None]
+        # Linked to another auth account, unknown, or ambiguous across companies: not ours to guess.
+        if len(unlinked) != 1:
+            raise ApiError(403, NOT_PROVISIONED, "NOT_PROVISIONED")
+        user = unlinked[0]
+        if _usable(user):
+            user.auth_user_id = subject
+    if not _usable(user):
+        raise ApiError(403, DEACTIVATED, "ACCOUNT_DEACTIVATED")
+    return user
+
+
+# --- refresh tokens ---------------------------------------------------------------------------
+
+
+class InvalidRefreshToken(Exception):
+    """Unknown, expired, revoked or replayed refresh token (the caller answers 401)."""
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+    def as_response(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "refresh_token": self.refresh_token,
+            "scope": "openid profile email",
+        }
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _new_refresh_token(session: Session, user_id: str, family_id: str, now: datetime) -> str:
+    raw = secrets.token_urlsafe(48)
+    session.add(
+        RefreshToken(
+            family_id=family_id,
+            user_id=user_id,
+            token_hash=_digest(raw),
+            created_at=now,
+            expires_at=now + token_settings().refresh_ttl,
+        )
+    )
+    return raw
+
+
+def _access_token(user: User) -> tuple[str, int]:
+    ttl = runtime.settings().access_token_ttl_seconds
+    return issue_access_token(user.id, user.company_id, ttl_seconds=ttl), ttl
+
+
+def start_session(session: Session, user: User) -> IssuedTokens:
+    """A fresh token pair (a new refresh family) for a user who just logged in."""
+    now = utcnow()
+    user.last_login_at = now
+    refresh = _new_refresh_token(session, user.id, new_id(), now)
+    access, ttl = _access_token(user)
+    session.flush()
+    return IssuedTokens(access, refresh, ttl)
+
+
+def rotate_refresh_token(session: Session, raw: str) -> tuple[User, IssuedTokens]:
+    """Swap a refresh token for a new pair. Raises InvalidRefreshToken.
+
+    The row is locked, so parallel refreshes with one token serialise: the first rotates it, the
+    others (within the grace window) get a sibling in the same family instead of a 401 that would
+    log the user out. A replay after the window means the token leaked: the family is revoked
+    (flushed here; the caller commits before answering 401).
+    """
+    now = utcnow()
+    row = session.scalars(
+        select(RefreshToken)
+        .where(RefreshToken.token_hash == _digest(raw))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        raise InvalidRefreshToken
+    if row.rotated_at is not None and now - row.rotated_at > token_settings().reuse_grace:
+        revoke_family(session, row.family_id, now)
+        raise InvalidRefreshToken
+    user = session.get(User, row.user_id)
+    if user is None or not _usable(user):
+        raise InvalidRefreshToken
+    if row.rotated_at is None:
+        row.rotated_at = now
+    refresh = _new_refresh_token(session, user.id, row.family_id, now)
+    access, ttl = _access_token(user)
+    session.flush()
+    return user, IssuedTokens(access, refresh, ttl)
+
+
+def revoke_family(session: Session, family_id: str, now: datetime | None = None) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow())
+    )
+
+
+def revoke_user_refresh_tokens(session: Session, user_id: str) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+# --- password setup (invite) tokens -----------------------------------------------------------
+
+
+def create_password_setup_token(session: Session, user: User, ttl: timedelta | None = None) -> str:
+    """A one-time token for the invite link; only its digest is stored. Returns the raw token."""
+    now = utcnow()
+    raw = secrets.token_urlsafe(32)
+    session.add(
+        PasswordSetupToken(
+            user_id=user.id,
+            token_hash=_digest(raw),
+            created_at=now,
+            expires_at=now + (ttl or token_settings().password_setup_ttl),
+        )
+    )
+    session.flush()
+    return raw
+
+
+INVALID_SETUP_TOKEN = "This password link is invalid or has expired"
+
+
+def consume_password_setup_token(session: Session, raw: str, password: str) -> User:
+    """Set the user's password from an invite link; the token works once. ApiError 400 otherwise."""
+    validate_new_password(password)
+    now = utcnow()
+    row = session.scalars(
+        select(PasswordSetupToken)
+        .where(PasswordSetupToken.token_hash == _digest(raw))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        raise ApiError(400, INVALID_SETUP_TOKEN, "INVALID_TOKEN")
+    user = session.get(User, row.user_id)
+    if user is None or not _usable(user):
+        raise ApiError(400, INVALID_SETUP_TOKEN, "INVALID_TOKEN")
+    # Every outstanding link of this user dies with this one: older invites must not reset it again.
+    session.execute(
+        update(PasswordSetupToken)
+        .where(PasswordSetupToken.user_id == user.id, PasswordSetupToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    set_password(session, user, password)
+    return user
+
+
+# --- the user as the frontend reads it --------------------------------------------------------
+
+_ROLE_RANK = {name: rank for rank, name in enumerate(DEFAULT_ROLES)}
+
+
+def role_names(session: Session, user_id: str) -> list[str]:
+    """The user's roles, most privileged default role first, then custom roles by name."""
+    names = session.scalars(
+        select(Role.name).join(UserRole, UserRole.role_id == Role.id).where(UserRole.user_id == user_id)
+    ).all()
+    return sorted(names, key=lambda n: (_ROLE_RANK.get(n, len(_ROLE_RANK)), n))
+
+
+def _name_of(session: Session, model: type[Department] | type[JobTitle], row_id: str | None) -> str | None:
+    if row_id is None:
+        return None
+    row = session.get(model, row_id)
+    return row.name if row is not None else None
+
+
+def user_info(session: Session, user: User) -> dict[str, Any]:
+    """`user_info` (login) and `user` (full verify): `sub` and `id` are both our user id."""
+    roles = role_names(session, user.id)
+    return {
+        "sub": user.id,
+        "id": user.id,
+        "companyId": user.company_id,
+        "email": user.email,
+        # Only users who proved their email (invite link, Google) or were given a password can log in.
+        "email_verified": bool(user.auth_user_id or user.password_hash),
+        "name": user.name,
+        "avatar": user.avatar,
+        "isActive": user.is_active,
+        "jobTitle": _name_of(session, JobTitle, user.job_title_id),
+        "department": _name_of(session, Department, user.department_id),
+        "role": roles[0] if roles else None,
+        "roles": roles,
+    }

@@ -1,0 +1,96 @@
+"""Identity and tenancy: companies, their default roles, users and permission look-ups."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from app.features.identity.catalogue import ADMIN_ROLE, DEFAULT_ROLES, PERMISSIONS, category_of
+from app.features.identity.models import Company, Permission, Role, User, UserRole, role_permissions
+from app.features.wallets.service import create_wallet
+
+
+def sync_permission_catalogue(session: Session) -> dict[str, int]:
+    """Make the permissions table match the catalogue; returns name -> id."""
+    rows = [{"name": n, "description": d, "category": category_of(n)} for n, d in PERMISSIONS.items()]
+    stmt = insert(Permission).values(rows)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[Permission.name],
+            set_={"description": stmt.excluded.description, "category": stmt.excluded.category},
+        )
+    )
+    return dict(session.execute(select(Permission.name, Permission.id)).tuples().all())
+
+
+def create_default_roles(session: Session, company: Company) -> dict[str, Role]:
+    permission_ids = sync_permission_catalogue(session)
+    roles: dict[str, Role] = {}
+    for name, (description, permissions) in DEFAULT_ROLES.items():
+        role = Role(company_id=company.id, name=name, description=description)
+        session.add(role)
+        session.flush()
+        session.execute(
+            role_permissions.insert(),
+            [{"role_id": role.id, "permission_id": permission_ids[p]} for p in sorted(permissions)],
+        )
+        roles[name] = role
+    return roles
+
+
+def create_company(
+    session: Session,
+    name: str,
+    admin_email: str,
+    admin_name: str,
+    timezone: str | None = None,
+    domains: list[str] | None = None,
+) -> tuple[Company, User]:
+    """A company with its default roles and a first user holding the top role."""
+    company = Company(name=name)
+    if timezone:
+        company.timezone = timezone
+    session.add(company)
+    session.flush()
+    roles = create_default_roles(session, company)
+    if domains:
+        from app.features.company.domains import add_initial_domains  # lazy: avoids an import cycle
+
+        add_initial_domains(session, company.id, domains)
+    admin = User(company_id=company.id, email=admin_email.strip().lower(), name=admin_name)
+    session.add(admin)
+    session.flush()
+    session.add(UserRole(user_id=admin.id, role_id=roles[ADMIN_ROLE].id))
+    session.flush()
+    create_wallet(session, admin)
+    return company, admin
+
+
+def assign_role(session: Session, user: User, role_name: str) -> None:
+    role = session.scalars(
+        select(Role).where(Role.company_id == user.company_id, Role.name == role_name)
+    ).one()
+    session.add(UserRole(user_id=user.id, role_id=role.id))
+    session.flush()
+
+
+def permissions_of(session: Session, user_id: str) -> set[str]:
+    rows = session.scalars(
+        select(Permission.name)
+        .join(role_permissions, role_permissions.c.permission_id == Permission.id)
+        .join(UserRole, UserRole.role_id == role_permissions.c.role_id)
+        .where(UserRole.user_id == user_id)
+        .distinct()
+    )
+    return set(rows)
+
+
+def find_active_user_by_subject(session: Session, subject: str) -> User | None:
+    """A token's `sub` is our user id (local tokens) or the Supabase auth user id."""
+    return session.scalars(
+        select(User)
+        .join(Company, Company.id == User.company_id)
+        .where((User.id == subject) | (User.auth_user_id == subject))
+        .where(User.is_active.is_(True), Company.is_active.is_(True))
+    ).first()

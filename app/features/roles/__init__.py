@@ -1,0 +1,1 @@
+"""Admin roles and permissions (contract §8)."""

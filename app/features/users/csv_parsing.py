@@ -1,0 +1,158 @@
+"""Pure parsing of the user-import CSV (contract §7.2): bytes in, rows out, no database.
+
+A real CSV parser (the csv module): quoted fields with newlines and doubled `""`, `;` or `,` as the
+separator (sniffed from the header line), UTF-8 with or without BOM and a Windows-1252/Latin-1
+fallback, CRLF, blank lines skipped, header names matched case-insensitively with spaces trimmed.
+Portuguese (`nome,email,departamento,cargo,email_gestor`) and English
+(`name,email,department,job_title,manager_email`) headers are both accepted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+
+TEMPLATE_HEADER = ("nome", "email", "departamento", "cargo", "email_gestor")
+TEMPLATE_ROWS = (
+    ("Maria Silva", "maria.silva@empresa.com", "Tecnologia", "Desenvolvedora", ""),
+    ("João Santos", "joao.santos@empresa.com", "Tecnologia", "Analista", "maria.silva@empresa.com"),
+)
+
+# normalized header -> canonical field
+_ALIASES = {
+    "nome": "name",
+    "name": "name",
+    "nome_completo": "name",
+    "full_name": "name",
+    "email": "email",
+    "e_mail": "email",
+    "departamento": "department",
+    "department": "department",
+    "cargo": "job_title",
+    "job_title": "job_title",
+    "jobtitle": "job_title",
+    "position": "job_title",
+    "email_gestor": "manager_email",
+    "e_mail_gestor": "manager_email",
+    "gestor_email": "manager_email",
+    "manager_email": "manager_email",
+    "manager_e_mail": "manager_email",
+}
+REQUIRED = {"name": "nome (or name)", "email": "email"}
+
+# Control characters that never occur in a text file (tab, LF and CR are allowed).
+_BINARY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class CsvError(Exception):
+    """The file as a whole cannot be used; the message says why, for a person to act on."""
+
+    def __init__(self, message: str, code: str = "VALIDATION_ERROR") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    row_number: int  # data rows counted from 1, header and blank lines excluded
+    name: str
+    email: str  # trimmed and lowercased
+    department: str | None
+    job_title: str | None
+    manager_email: str | None
+
+
+@dataclass(frozen=True)
+class ParsedCsv:
+    rows: list[CsvRow]
+    delimiter: str
+    encoding: str
+
+
+def template_csv() -> str:
+    """The downloadable template: header plus two example rows, every cell quoted, LF lines."""
+    lines = [TEMPLATE_HEADER, *TEMPLATE_ROWS]
+    return "".join(",".join(f'"{cell}"' for cell in line) + "\n" for line in lines)
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """(text, encoding): UTF-8 (BOM stripped), else Windows-1252, else Latin-1. Binary is refused."""
+    if not data.strip(b" \t\r\n") or data.strip(b" \t\r\n") == b"\xef\xbb\xbf":
+        raise CsvError("The file is empty", "EMPTY_FILE")
+    if b"\x00" in data:
+        raise CsvError("The file is not a text CSV file (it contains binary data)", "NOT_TEXT")
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if _BINARY.search(text):
+            break
+        return text, "utf-8" if encoding == "utf-8-sig" else encoding
+    raise CsvError("The file is not a text CSV file (it decodes as neither UTF-8 nor Latin-1)", "NOT_TEXT")
+
+
+def _normalize_header(cell: str) -> str:
+    return re.sub(r"[\s\-]+", "_", cell.replace("\ufeff", "").strip().lower())
+
+
+def _sniff_delimiter(text: str) -> str:
+    """`;` when the header line has more semicolons than commas (outside quotes), else `,`."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    unquoted = re.sub(r'"[^"]*"', "", header)
+    return ";" if unquoted.count(";") > unquoted.count(",") else ","
+
+
+def parse(data: bytes, max_rows: int) -> ParsedCsv:
+    """Parse the file; CsvError for an empty, binary, header-less or oversized file."""
+    text, encoding = decode(data)
+    delimiter = _sniff_delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', doublequote=True)
+    try:
+        header = next((cells for cells in reader if any(c.strip() for c in cells)), None)
+        if header is None:
+            raise CsvError("The file is empty", "EMPTY_FILE")
+        columns: dict[str, int] = {}
+        for index, cell in enumerate(header):
+            field = _ALIASES.get(_normalize_header(cell))
+            if field and field not in columns:
+                columns[field] = index
+        missing = [label for field, label in REQUIRED.items() if field not in columns]
+        if missing:
+            found = ", ".join(c.strip() for c in header if c.strip()) or "none"
+            raise CsvError(
+                f"Missing required column(s): {', '.join(missing)}. Columns found: {found[:200]}",
+                "MISSING_COLUMN",
+            )
+
+        def cell(cells: list[str], field: str) -> str:
+            index = columns.get(field)
+            return cells[index].strip() if index is not None and index < len(cells) else ""
+
+        rows: list[CsvRow] = []
+        for cells in reader:
+            if not any(c.strip() for c in cells):
+                continue  # blank line
+            if len(rows) >= max_rows:
+                raise CsvError(
+                    f"The file has more than {max_rows} data rows; split it into smaller files",
+                    "TOO_MANY_ROWS",
+                )
+            rows.append(
+                CsvRow(
+                    row_number=len(rows) + 1,
+                    name=cell(cells, "name"),
+                    email=cell(cells, "email").lower(),
+                    department=cell(cells, "department") or None,
+                    job_title=cell(cells, "job_title") or None,
+                    manager_email=cell(cells, "manager_email").lower() or None,
+                )
+            )
+    except csv.Error as exc:
+        raise CsvError(f"The file could not be parsed as CSV: {exc}", "UNPARSEABLE") from None
+    if not rows:
+        raise CsvError("The file has a header but no data rows", "EMPTY_FILE")
+    return ParsedCsv(rows=rows, delimiter=delimiter, encoding=encoding)

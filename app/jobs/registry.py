@@ -1,0 +1,94 @@
+"""Task registry: `@task("kind")` turns a function into something `enqueue()` can schedule."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+
+class PermanentJobError(Exception):
+    """Raised by a task when retrying cannot help (bad input, missing data): fail at once."""
+
+
+@dataclass
+class JobContext:
+    """What a task receives. `session` is the job's transaction: commit nothing yourself unless you
+    must; the kernel commits your effects together with the `succeeded` marker."""
+
+    session: Session
+    job_id: str
+    kind: str
+    company_id: str | None
+    requested_by: str | None
+    attempt: int
+    report_progress: Callable[[int], None]
+
+    def progress(self, percent: int) -> None:
+        self.report_progress(max(0, min(100, int(percent))))
+
+
+TaskFunc = Callable[..., dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    kind: str
+    func: TaskFunc
+    queue: str
+    max_attempts: int | None
+    timeout_seconds: int | None
+
+
+_TASKS: dict[str, TaskSpec] = {}
+
+
+def task(
+    kind: str, *, queue: str = "default", max_attempts: int | None = None, timeout_seconds: int | None = None
+) -> Callable[[TaskFunc], TaskFunc]:
+    def register(func: TaskFunc) -> TaskFunc:
+        existing = _TASKS.get(kind)
+        if existing is not None and existing.func.__qualname__ != func.__qualname__:
+            raise ValueError(f"task kind {kind!r} registered twice")
+        _TASKS[kind] = TaskSpec(kind, func, queue, max_attempts, timeout_seconds)
+        return func
+
+    return register
+
+
+def get_task(kind: str) -> TaskSpec:
+    load_task_modules()
+    try:
+        return _TASKS[kind]
+    except KeyError:
+        raise LookupError(f"unknown job kind {kind!r}") from None
+
+
+def known_kinds() -> list[str]:
+    load_task_modules()
+    return sorted(_TASKS)
+
+
+_loaded = False
+
+
+def load_task_modules() -> None:
+    """Import every `tasks` module of the kernel and the features (and any extra listed in
+    VALORIZE_EXTRA_TASK_MODULES, which the test-suite uses for its probe tasks)."""
+    global _loaded
+    if _loaded:
+        return
+    import app.features as features
+
+    importlib.import_module("app.jobs.tasks")
+    for module in pkgutil.walk_packages(features.__path__, prefix="app.features."):
+        if module.name.rsplit(".", 1)[-1] in ("tasks", "scheduled"):
+            importlib.import_module(module.name)
+    for extra in filter(None, os.environ.get("VALORIZE_EXTRA_TASK_MODULES", "").split(",")):
+        importlib.import_module(extra.strip())
+    _loaded = True

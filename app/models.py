@@ -1,0 +1,43 @@
+"""Imports every model so `Base.metadata` is complete (Alembic, tests)."""
+
+from app.cron.models import CronRun
+from app.db import Base
+from app.features.audit.models import AuditLog
+from app.features.auth.models import PasswordSetupToken, RefreshToken
+from app.features.company.domains import CompanyDomain
+from app.features.company.models import CompanySettings
+from app.features.compliments.models import Compliment
+from app.features.emails.models import SentEmail
+from app.features.identity.models import Company, Department, JobTitle, Permission, Role, User, UserRole
+from app.features.users.import_models import CsvImportPreview, UserManager
+from app.features.values.models import CompanyValue
+from app.features.wallets.models import Wallet, WalletTransaction
+from app.features.wallets.periodic_models import ExpiryNotice, WeeklyReset
+from app.jobs.models import Job
+
+__all__ = [
+    "AuditLog",
+    "Base",
+    "Company",
+    "CompanyDomain",
+    "CompanySettings",
+    "CompanyValue",
+    "Compliment",
+    "CronRun",
+    "CsvImportPreview",
+    "Department",
+    "ExpiryNotice",
+    "Job",
+    "JobTitle",
+    "PasswordSetupToken",
+    "Permission",
+    "RefreshToken",
+    "Role",
+    "SentEmail",
+    "User",
+    "UserManager",
+    "UserRole",
+    "Wallet",
+    "WalletTransaction",
+    "WeeklyReset",
+]

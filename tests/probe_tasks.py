@@ -1,0 +1,41 @@
+"""Tasks the test-suite runs through the real kernel: each leaves a countable side effect
+(a row in probe_effects, written in the job's transaction)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import text
+
+from app.cron.schedule import scheduled
+from app.jobs import JobContext, PermanentJobError, task
+
+
+@task("probe.effect", max_attempts=3)
+def effect(
+    ctx: JobContext, note: str = "", seconds: float = 0.0, slow_attempts: int = 99, fail_attempts: int = 0
+) -> dict[str, Any]:
+    """Write one effect row; optionally run slowly (reporting progress) on the first
+    `slow_attempts` attempts, or fail the first `fail_attempts` attempts."""
+    ctx.session.execute(
+        text("INSERT INTO probe_effects (job_id, note) VALUES (:j, :n)"), {"j": ctx.job_id, "n": note}
+    )
+    steps = 20
+    for step in range(steps):
+        if seconds and ctx.attempt <= slow_attempts:
+            time.sleep(seconds / steps)
+            ctx.progress((step + 1) * 100 // steps)
+    if ctx.attempt <= fail_attempts:
+        raise RuntimeError(f"probe failure on attempt {ctx.attempt}")
+    return {"note": note, "attempt": ctx.attempt}
+
+
+@task("probe.permanent")
+def permanent(ctx: JobContext) -> None:
+    raise PermanentJobError("input can never work")
+
+
+@scheduled("probe-fail", cron="0 0 1 1 *", description="test-only task that always fails")
+def probe_fail() -> dict[str, Any]:
+    raise RuntimeError("probe cron failure")

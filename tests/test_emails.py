@@ -1,0 +1,311 @@
+"""Welcome emails through a real SMTP server (aiosmtpd in the test process) and real workers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import func, select, text, update
+
+from app import db, runtime
+from app.features.emails import ratelimit
+from app.features.emails.models import SentEmail
+from app.features.emails.service import send_email
+from app.features.identity.models import User
+from app.ids import new_id
+from app.jobs import enqueue
+from app.jobs.models import Job
+from app.jobs.reconciler import reconcile
+from app.jobs.service import publish
+from tests.conftest import kill_tree, start_worker_process, wait_for
+from tests.email_helpers import smtp_server  # noqa: F401  (fixture)
+
+
+def make_users(company_id: str, count: int, prefix: str = "person") -> list[str]:
+    rows = [
+        {"id": new_id(), "company_id": company_id, "email": f"{prefix}{i}@acme.com", "name": f"Person {i}"}
+        for i in range(count)
+    ]
+    with db.engine().begin() as conn:
+        conn.execute(User.__table__.insert(), rows)
+    return [r["id"] for r in rows]
+
+
+def _job(job_id: str) -> Job:
+    with db.session_scope() as session:
+        return session.get_one(Job, job_id)
+
+
+def _sent_rows(**where: str) -> list[SentEmail]:
+    with db.session_scope() as session:
+        stmt = select(SentEmail)
+        for key, value in where.items():
+            stmt = stmt.where(getattr(SentEmail, key) == value)
+        return list(session.scalars(stmt))
+
+
+@pytest.fixture
+def mail_settings(settings, smtp_server):  # noqa: F811
+    return runtime.init(
+        replace(settings, smtp_url=smtp_server.url, email_rate_per_minute=100_000, email_batch_size=50)
+    )
+
+
+def test_bulk_welcome_to_500_users_delivers_500_and_a_rerun_sends_none_twice(
+    client,
+    make_tenant,
+    mail_settings,
+    smtp_server,  # noqa: F811
+    worker,
+):
+    tenant = make_tenant()
+    ids = make_users(tenant.company_id, 500)
+    with db.session_scope() as session:
+        job_id = enqueue(
+            session, "users.send_welcome_emails_bulk", {"user_ids": ids}, company_id=tenant.company_id
+        )[0].id
+    worker()
+    job = _job(job_id)
+    assert (job.status, job.progress) == ("succeeded", 100)
+    assert job.result["summary"] == {"total": 500, "sent": 500, "failed": 0}
+    assert job.result["message"] == "Sent 500 of 500 emails"
+    recipients = smtp_server.recipients()
+    assert len(recipients) == 500 and set(recipients) == {f"person{i}@acme.com" for i in range(500)}
+    assert smtp_server.connections == 10  # one SMTP connection per batch of 50
+
+    # The job runs again (as after a crash or a lost acknowledgement): nobody gets a second email.
+    with db.engine().begin() as conn:
+        conn.execute(update(Job).where(Job.id == job_id).values(status="queued", result=None))
+    publish([_job(job_id)])
+    worker()
+    rerun = _job(job_id)
+    assert (rerun.status, rerun.attempts) == ("succeeded", 2)
+    assert rerun.result["summary"]["sent"] == 500  # reported as sent (by the first run)
+    assert len(smtp_server.messages) == 500
+    assert len(_sent_rows(run_id=job_id, status="sent")) == 500
+
+    # The message: text and HTML parts in pt-BR, a one-time set-password link that works.
+    message = next(m for m in smtp_server.messages if m.rcpt_tos == ["person7@acme.com"])
+    assert "Bem-vindo(a)" in message.message["Subject"]
+    body_text, body_html = message.part("plain"), message.part("html")
+    link = re.search(r"http://localhost:5173/set-password\?token=([\w-]+)", body_text)
+    assert link and link.group(0) in body_html
+    answer = client.post("/auth/set-password", json={"token": link.group(1), "password": "a-good-password"})
+    assert answer.status_code == 200
+    again = client.post("/auth/set-password", json={"token": link.group(1), "password": "another-password"})
+    assert again.status_code == 400
+
+
+def test_a_worker_killed_mid_bulk_run_resends_to_nobody(make_tenant, settings, smtp_server, worker):  # noqa: F811
+    runtime.init(replace(settings, smtp_url=smtp_server.url, email_rate_per_minute=100_000))
+    tenant = make_tenant()
+    ids = make_users(tenant.company_id, 120)
+    release = smtp_server.hold("person70@acme.com")
+    process = start_worker_process(SMTP_URL=smtp_server.url)
+    try:
+        with db.session_scope() as session:
+            job_id = enqueue(
+                session, "users.send_welcome_emails_bulk", {"user_ids": ids}, company_id=tenant.company_id
+            )[0].id
+        assert smtp_server.stalled.wait(timeout=60)  # 70 delivered, the 71st in the middle of DATA
+    finally:
+        kill_tree(process)
+        release.set()
+    assert len(smtp_server.messages) == 70
+    assert wait_for(lambda: reconcile().republished, timeout=30) == [job_id]
+    worker()
+    job = _job(job_id)
+    assert (job.status, job.attempts) == ("succeeded", 2)
+    recipients = smtp_server.recipients()
+    assert len(recipients) == len(set(recipients)) == 119  # nobody twice
+    assert "person70@acme.com" not in recipients
+    interrupted = [r for r in job.result["results"] if not r["success"]]
+    assert interrupted == [
+        {
+            "userId": ids[70],
+            "success": False,
+            "code": "INTERRUPTED",
+            "error": "Interrupted while sending in an earlier attempt; not sent again to avoid a duplicate",
+        }
+    ]
+
+
+def test_at_most_three_welcome_emails_per_user(client, make_tenant, settings, smtp_server):  # noqa: F811
+    runtime.init(replace(settings, sync_wait_seconds=60))
+    tenant = make_tenant()
+    [user_id, other_id] = make_users(tenant.company_id, 2)
+    globex = make_tenant("Globex")
+    [foreign_id] = make_users(globex.company_id, 1, prefix="foreign")
+    process = start_worker_process(SMTP_URL=smtp_server.url)
+    try:
+        for count in (1, 2, 3):
+            response = client.post(f"/admin/users/{user_id}/send-welcome-email", headers=tenant.headers())
+            assert response.status_code == 200, response.get_json()
+            body = response.get_json()
+            assert body["message"] == "Welcome email sent"
+            assert body["onboarding"]["emailSendCount"] == count
+            assert body["onboarding"]["isConfirmed"] is False
+        fourth = client.post(f"/admin/users/{user_id}/send-welcome-email", headers=tenant.headers())
+        assert fourth.status_code == 409
+        assert fourth.get_json()["error"]["code"] == "WELCOME_EMAIL_LIMIT"
+        assert "at most 3" in fourth.get_json()["message"]
+
+        bulk = client.post(
+            "/admin/users/send-welcome-emails-bulk",
+            json={"userIds": [user_id, other_id, "nobody", foreign_id]},
+            headers=tenant.headers(),
+        )
+        assert bulk.status_code == 200, bulk.get_json()
+        body = bulk.get_json()
+        assert body["summary"] == {"total": 4, "sent": 1, "failed": 3}
+        assert body["message"] == "Sent 1 of 4 emails"
+        results = {r["userId"]: r for r in body["results"]}
+        assert results[other_id] == {"userId": other_id, "success": True}
+        assert results[user_id]["success"] is False and "at most 3" in results[user_id]["error"]
+        assert results["nobody"]["error"] == "User not found"
+        assert results[foreign_id]["error"] == "User not found"  # another company's user
+
+        async_answer = client.post(
+            "/admin/users/send-welcome-emails-bulk",
+            json={"userIds": [other_id]},
+            headers={**tenant.headers(), "Prefer": "respond-async"},
+        )
+        assert async_answer.status_code == 202
+    finally:
+        kill_tree(process)
+    assert smtp_server.recipients().count("person0@acme.com") == 3
+    other = make_tenant("Other")
+    assert (
+        client.post(f"/admin/users/{user_id}/send-welcome-email", headers=other.headers()).status_code == 404
+    )
+    assert (
+        client.post(
+            "/admin/users/send-welcome-emails-bulk", json={"userIds": []}, headers=tenant.headers()
+        ).status_code
+        == 400
+    )
+
+
+def test_transient_smtp_errors_are_retried_permanent_ones_are_not(
+    make_tenant,
+    mail_settings,
+    smtp_server,  # noqa: F811
+    worker,
+):
+    tenant = make_tenant()
+    ids = make_users(tenant.company_id, 4)
+    smtp_server.refuse("person1@acme.com", (451, "greylisted, try again"))  # once: retried in place
+    smtp_server.refuse("person2@acme.com", (550, "no such mailbox"))  # permanent: never retried
+    smtp_server.refuse("person3@acme.com", *[(421, "busy")] * 4)  # outlasts the in-place retries
+    with db.session_scope() as session:
+        job_id = enqueue(
+            session, "users.send_welcome_emails_bulk", {"user_ids": ids}, company_id=tenant.company_id
+        )[0].id
+    worker()
+    job = _job(job_id)
+    assert job.status == "succeeded" and job.attempts == 2  # the job itself was retried for person3
+    results = {r["userId"]: r for r in job.result["results"]}
+    assert [results[i]["success"] for i in ids] == [True, True, False, True]
+    assert "550" in results[ids[2]]["error"]
+    assert sorted(smtp_server.recipients()) == [f"person{i}@acme.com" for i in (0, 1, 3)]
+    [refused] = _sent_rows(user_id=ids[2])
+    assert (refused.status, refused.transient) == ("failed", False)
+    [late] = _sent_rows(user_id=ids[3])
+    assert (late.status, late.attempts) == ("sent", 2)
+
+
+def test_imported_users_get_their_invites(client, make_tenant, mail_settings, smtp_server, worker):  # noqa: F811
+    from tests.test_import_csv import preview_id_of, staff_csv
+
+    tenant = make_tenant(admin_email="boss@acme.com")
+    preview_id = preview_id_of(client, tenant, staff_csv(30))
+    accepted = client.post(
+        "/admin/users/csv/import",
+        json={"previewId": preview_id},  # no sendEmails: the IMPORT_SEND_INVITES default (true)
+        headers={**tenant.headers(), "Prefer": "respond-async"},
+    )
+    assert accepted.status_code == 202
+    worker()
+    job = _job(accepted.get_json()["job_id"])
+    assert job.result["report"]["created"] == 30 and len(job.result["inviteJobIds"]) == 1
+    assert _job(job.result["inviteJobIds"][0]).status == "succeeded"
+    assert sorted(smtp_server.recipients()) == sorted(f"user{i}@acme.com" for i in range(30))
+
+
+def test_send_email_service_to_the_dev_sink(make_tenant, settings, tmp_path):
+    runtime.init(replace(settings, smtp_url=f"sink://{tmp_path}"))
+    tenant = make_tenant()
+    context = {
+        "name": "Ana",
+        "email": "ana@x.com",
+        "company_name": "Acme",
+        "link": "http://l",
+        "link_valid_hours": 1,
+    }
+    with db.session_scope() as session:
+        first = send_email(
+            session, "ana@x.com", "welcome", context, company_id=tenant.company_id, run_id="run-1"
+        )
+        second = send_email(
+            session, "ana@x.com", "welcome", context, company_id=tenant.company_id, run_id="run-1"
+        )
+    assert (first.status, second.status) == ("sent", "duplicate")
+    [eml] = list(tmp_path.glob("*.eml"))
+    assert b"Bem-vindo(a) ao Valorize, Ana!" in eml.read_bytes()
+    [row] = _sent_rows(run_id="run-1")
+    assert (row.to_email, row.template, row.status, row.sent_at is not None) == (
+        "ana@x.com",
+        "welcome",
+        "sent",
+        True,
+    )
+    with db.engine().connect() as conn:  # the record keeps who/what/when/outcome, never the body
+        columns = set(conn.execute(text("SELECT * FROM sent_emails LIMIT 0")).keys())
+    assert not columns & {"body", "html", "text", "content"}
+
+
+def test_the_rate_limit_is_per_company_and_per_minute(settings):
+    runtime.init(settings)
+    now = 1_000_000.0  # a window starts at 999_960
+    grants = [ratelimit.try_acquire("acme", 3, now=now) for _ in range(4)]
+    assert grants[:3] == [0.0, 0.0, 0.0] and grants[3] == pytest.approx(20.0)
+    assert ratelimit.try_acquire("globex", 3, now=now) == 0.0  # another company has its own budget
+    assert ratelimit.try_acquire("acme", 3, now=now + 20) == 0.0  # the next window
+
+
+def _raise() -> None:
+    raise _Stop
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_acquire_waits_for_the_next_window(settings):
+    runtime.init(settings)
+    waits: list[float] = []
+    with pytest.raises(_Stop):
+        ratelimit.acquire("acme", 0, sleep=lambda s: (waits.append(s), _raise()))
+    assert len(waits) == 1 and 0 < waits[0] <= 60
+    with db.engine().connect() as conn:
+        assert conn.execute(select(func.count()).select_from(SentEmail)).scalar() == 0
+
+
+def test_smtp_url_forms_and_error_classes():
+    import smtplib
+
+    from app.features.emails.transport import DEFAULT_SINK_DIR, classify, parse_smtp_url
+
+    target = parse_smtp_url("smtps://mailer%40acme.com:p%40ss@smtp.acme.com")
+    assert (target.scheme, target.host, target.port) == ("smtps", "smtp.acme.com", 465)
+    assert (target.username, target.password) == ("mailer@acme.com", "p@ss")
+    plain = parse_smtp_url("smtp://relay:2525?starttls=true")
+    assert (plain.port, plain.starttls, plain.username) == (2525, True, None)
+    assert parse_smtp_url("sink").sink_dir == DEFAULT_SINK_DIR
+    assert str(parse_smtp_url("sink:///tmp/mail").sink_dir) == "/tmp/mail"
+    assert classify(smtplib.SMTPResponseException(451, b"later")).transient
+    assert not classify(smtplib.SMTPResponseException(554, b"rejected")).transient
+    assert classify(smtplib.SMTPServerDisconnected("gone")).transient
+    assert classify(ConnectionRefusedError()).transient
+    assert not classify(smtplib.SMTPRecipientsRefused({"a@x": (550, b"unknown")})).transient
