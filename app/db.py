@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine
@@ -52,6 +54,8 @@ def init_engine(database_url: str, pool_size: int = 5) -> Engine:
         max_overflow=pool_size,
         pool_pre_ping=True,  # survives a Postgres restart between requests/jobs
         pool_recycle=1800,
+        # pg_stat_activity then says which process (web, worker, cron, pytest…) holds a connection.
+        connect_args={"application_name": f"valorize:{Path(sys.argv[0]).stem or 'python'}"[:63]},
     )
     _session_factory = sessionmaker(bind=_engine, expire_on_commit=False)
     return _engine

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import psycopg2.errors
 import pytest
 import redis
 from alembic.config import Config
@@ -32,6 +33,7 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from alembic import command
 
@@ -133,6 +135,39 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+_OTHER_BACKENDS = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+
+
+def _empty_all_tables(attempts: int = 5) -> None:
+    """TRUNCATE every table. A process an earlier test left behind (or one that reconnected just
+    after we terminated it) may hold locks: terminate the other backends, try with a short lock
+    timeout, and repeat; if it never frees up, fail naming who holds on."""
+    holders: list[Any] = []
+    for _ in range(attempts):
+        try:
+            with db.engine().begin() as conn:
+                conn.execute(text(f"SELECT pg_terminate_backend(pid) {_OTHER_BACKENDS}"))
+                conn.execute(text("SET LOCAL lock_timeout = '3s'"))
+                tables = conn.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables"
+                        " WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                    )
+                ).scalars()
+                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                return
+        except OperationalError as error:
+            if not isinstance(error.orig, psycopg2.errors.LockNotAvailable):
+                raise
+            with db.engine().connect() as conn:
+                holders = list(
+                    conn.execute(
+                        text(f"SELECT pid, application_name, state, backend_start, query {_OTHER_BACKENDS}")
+                    )
+                )
+    raise AssertionError(f"could not empty the tables; other connections: {holders}")
+
+
 @pytest.fixture(autouse=True)
 def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
     """Each test starts with empty tables and an empty Redis db."""
@@ -141,26 +176,13 @@ def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     settings: Settings = request.getfixturevalue("settings")
     runtime.init(settings)
-    with db.engine().begin() as conn:
-        # A process a previous test left behind must not hold locks over this test's clean-up.
-        conn.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        )
-        conn.execute(text("SET LOCAL lock_timeout = '20s'"))
-        tables = conn.execute(
-            text(
-                "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'alembic_version'"
-            )
-        ).scalars()
-        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    _empty_all_tables()
     client = redis.Redis.from_url(settings.redis_url)
     client.flushdb()
     client.set(_CLAIM_KEY, os.getpid(), ex=_CLAIM_TTL)
     client.set(_MARKER_KEY, 1)
     yield
+    _kill_leftover_workers()
     runtime.init(settings)
 
 
@@ -239,9 +261,13 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+_started_workers: list[subprocess.Popen[bytes]] = []
+
+
 def start_worker_process(**env_overrides: str) -> subprocess.Popen[bytes]:
-    """worker.py as a real process in its own process group (so a test can kill -9 all of it)."""
-    return subprocess.Popen(
+    """worker.py as a real process in its own process group (so a test can kill -9 all of it).
+    Whatever a test leaves running is killed when the test ends (see `_clean_state`)."""
+    process = subprocess.Popen(
         [sys.executable, str(ROOT / "worker.py"), "--no-scheduler"],
         cwd=ROOT,
         env=subprocess_env(**env_overrides),
@@ -249,6 +275,15 @@ def start_worker_process(**env_overrides: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    _started_workers.append(process)
+    return process
+
+
+def _kill_leftover_workers() -> None:
+    while _started_workers:
+        process = _started_workers.pop()
+        if process.poll() is None:  # not reaped yet, so the pid is still this worker's
+            kill_tree(process)
 
 
 def descendants(pid: int) -> list[int]:
