@@ -17,7 +17,7 @@ from app.features.identity.models import Department, JobTitle, User, UserRole
 from app.features.users.admin_service import safe_cell
 from app.features.wallets.models import Wallet
 
-LIST_ITEM = {"id", "name", "email", "avatar", "isActive", "createdAt", "lastLogin"}
+LIST_ITEM = {"id", "name", "email", "avatar", "isActive", "createdAt", "lastLogin", "welcomeEmailSendCount"}
 
 
 def _setup(make_tenant):

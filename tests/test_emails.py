@@ -175,6 +175,16 @@ def test_at_most_three_welcome_emails_per_user(client, make_tenant, settings, sm
     finally:
         kill_tree(process)
     assert smtp_server.recipients().count("person0@acme.com") == 3
+    # The users list carries the old API's extras: welcome emails sent and the last one's time.
+    listed = client.get("/admin/users?limit=10", headers=tenant.headers()).get_json()["data"]
+    by_id = {item["id"]: item for item in listed}
+    assert by_id[user_id]["welcomeEmailSendCount"] == 3
+    assert by_id[user_id]["lastWelcomeEmailSentAt"].endswith("Z")
+    assert by_id[other_id]["welcomeEmailSendCount"] in (1, 2)  # the 202 bulk run may still be going
+    assert by_id[tenant.admin_id]["welcomeEmailSendCount"] == 0
+    assert "lastWelcomeEmailSentAt" not in by_id[tenant.admin_id]
+    detail = client.get(f"/admin/users/{user_id}", headers=tenant.headers()).get_json()
+    assert detail["welcomeEmailSendCount"] == 3
     other = make_tenant("Other")
     assert (
         client.post(f"/admin/users/{user_id}/send-welcome-email", headers=other.headers()).status_code == 404

@@ -37,6 +37,9 @@ class AdminUserListItemSchema(ma.Schema):
     isActive = fields.Boolean()
     createdAt = UtcDateTime()
     lastLogin = UtcDateTime(allow_none=True)
+    welcomeEmailSendCount = fields.Integer()
+    # Left out until a welcome email has been sent.
+    lastWelcomeEmailSentAt = UtcDateTime()
 
 
 class AdminUsersPageSchema(ma.Schema):

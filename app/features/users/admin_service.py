@@ -20,6 +20,7 @@ from app.features.audit import service as audit
 from app.features.auth import service as auth_service
 from app.features.company import domains
 from app.features.compliments.models import Compliment
+from app.features.emails import service as emails
 from app.features.identity.catalogue import EMPLOYEE_ROLE
 from app.features.identity.models import Department, JobTitle, User
 from app.features.wallets.models import BalanceType, TransactionType, Wallet, WalletTransaction
@@ -90,10 +91,19 @@ def list_users(session: Session, company_id: str, query: dict[str, Any]) -> dict
     rows = session.execute(
         _item_query().where(*where).order_by(order, User.id).offset((page - 1) * limit).limit(limit)
     ).all()
-    return {
-        "data": [_item(r) for r in rows],
-        **page_fields(total, page, limit),
-    }
+    items = [_item(r) for r in rows]
+    _add_welcome_stats(session, items)
+    return {"data": items, **page_fields(total, page, limit)}
+
+
+def _add_welcome_stats(session: Session, items: list[dict[str, Any]]) -> None:
+    """The old API's extras on each list item: welcome emails sent and when the last one went."""
+    stats = emails.welcome_stats(session, [item["id"] for item in items])
+    for item in items:
+        count, last_sent_at = stats.get(item["id"], (0, None))
+        item["welcomeEmailSendCount"] = count
+        if last_sent_at is not None:
+            item["lastWelcomeEmailSentAt"] = last_sent_at
 
 
 def _escape_like(text: str) -> str:
@@ -140,6 +150,7 @@ def user_detail(session: Session, company_id: str, user_id: str) -> dict[str, An
     if row is None:
         raise _not_found()
     item = _item(row[:5])
+    _add_welcome_stats(session, [item])
     item["statistics"] = {
         "complimentsSent": int(row[5]),
         "complimentsReceived": int(row[6]),
