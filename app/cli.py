@@ -10,6 +10,7 @@ from app.auth import issue_access_token
 from app.features.auth import service as auth_service
 from app.features.company.service import is_valid_timezone
 from app.features.identity import service as identity
+from app.features.identity.catalogue import CREATOR_ROLE, SUPER_ADMIN_ROLE
 
 
 def register_cli(app: Flask) -> None:
@@ -19,18 +20,30 @@ def register_cli(app: Flask) -> None:
 
     @app.cli.command("create-company")
     @click.option("--name", required=True, help="Company name")
-    @click.option("--admin-email", required=True, help="Email of the first (super admin) user")
+    @click.option("--admin-email", required=True, help="Email of the first user (Company Admin)")
     @click.option("--admin-name", default="Admin", show_default=True)
     @click.option("--timezone", default=None, help="IANA timezone (default America/Sao_Paulo)")
     @click.option("--token-ttl", default=24 * 3600, show_default=True, help="Seconds the printed token lives")
+    @click.option(
+        "--super-admin",
+        is_flag=True,
+        help="Make the first user a Super Admin: platform operations across every company",
+    )
     def create_company(
-        name: str, admin_email: str, admin_name: str, timezone: str | None, token_ttl: int
+        name: str, admin_email: str, admin_name: str, timezone: str | None, token_ttl: int, super_admin: bool
     ) -> None:
         """Create a company with its default roles and an admin user; print a bearer token."""
         if timezone and not is_valid_timezone(timezone):
             raise click.BadParameter(f"{timezone!r} is not an IANA timezone", param_hint="--timezone")
         with db.session_scope() as session:
-            company, admin = identity.create_company(session, name, admin_email, admin_name, timezone)
+            company, admin = identity.create_company(
+                session,
+                name,
+                admin_email,
+                admin_name,
+                timezone,
+                admin_role=SUPER_ADMIN_ROLE if super_admin else CREATOR_ROLE,
+            )
             company_id, admin_id = company.id, admin.id
         token = issue_access_token(admin_id, company_id, ttl_seconds=token_ttl)
         click.echo(f"company_id={company_id}")

@@ -49,7 +49,7 @@ def test_serve_twice_registers_each_task_once_including_the_wallet_tasks(setting
 
 
 def test_cron_runs_lists_filters_and_paginates_for_operators(client, make_tenant, make_user, settings):
-    tenant = make_tenant()
+    tenant = make_tenant(super_admin=True)
     _, company_admin = make_user(tenant.company_id, role="Company Admin")
     for _ in range(3):
         runner.run_task("weekly-reset", trigger="cli")

@@ -26,7 +26,7 @@ def _credit(company_id: str, email: str, name: str, amount: int, expires_in: tim
 
 def test_expire_coins_dry_run_then_real_scoped_by_company(client, make_tenant, make_user, settings):
     runtime.init(replace(settings, sync_wait_seconds=30))
-    platform = make_tenant("Platform")
+    platform = make_tenant("Platform", super_admin=True)
     acme = make_tenant("Acme")
     _, acme_admin = make_user(acme.company_id, role="Company Admin")
     _, employee = make_user(acme.company_id, role="Employee")
@@ -71,7 +71,7 @@ def test_expire_coins_dry_run_then_real_scoped_by_company(client, make_tenant, m
 
 def test_expiration_report_windows_and_scope(client, make_tenant, make_user, settings):
     acme = make_tenant("Acme")
-    other = make_tenant("Other")
+    other = make_tenant("Other", super_admin=True)  # a platform operator
     _, acme_admin = make_user(acme.company_id, role="Company Admin")
     soon = _credit(acme.company_id, "soon@acme.test", "Soon", 10, timedelta(days=10))
     later = _credit(acme.company_id, "later@acme.test", "Later", 30, timedelta(days=60))

@@ -32,7 +32,7 @@ def _enqueue(kind: str, args: dict | None = None, **kwargs: object) -> str:
 
 
 def test_post_answers_202_and_worker_completes_the_audited_job(client, make_tenant, worker):
-    tenant = make_tenant()
+    tenant = make_tenant(super_admin=True)  # runs a platform cron task
     response = client.post("/admin/cron/reconcile-jobs/run", headers=tenant.headers())
     assert response.status_code == 202
     body = response.get_json()
@@ -116,7 +116,7 @@ def test_permanent_error_fails_at_once_without_retries(settings, worker):
 
 
 def test_same_idempotency_key_twice_yields_one_job(client, make_tenant, worker):
-    tenant = make_tenant()
+    tenant = make_tenant(super_admin=True)  # runs a platform cron task
     headers = {**tenant.headers(), "Idempotency-Key": "run-reconcile-1"}
     first = client.post("/admin/cron/reconcile-jobs/run", headers=headers)
     second = client.post("/admin/cron/reconcile-jobs/run", headers=headers)
@@ -189,7 +189,7 @@ def test_job_list_filters_and_paginates(client, make_tenant, worker):
 def test_concurrent_requests_with_one_idempotency_key_create_one_job(client, make_tenant):
     import threading
 
-    tenant = make_tenant()
+    tenant = make_tenant(super_admin=True)  # runs a platform cron task
     headers = {**tenant.headers(), "Idempotency-Key": "double-click", "Prefer": "respond-async"}
     barrier = threading.Barrier(8)
     answers: list[tuple[int, str]] = []

@@ -211,7 +211,14 @@ def test_create_company_command_prints_a_working_admin_token(app, client):
         company = session.get_one(Company, values["company_id"])
         admin = session.get_one(User, values["admin_user_id"])
         assert (company.name, company.timezone, admin.email) == ("Acme", "Asia/Tokyo", "boss@acme.example")
-        assert {role.name for role in admin.roles} == {"Super Admin"}
+        assert {role.name for role in admin.roles} == {"Company Admin"}
+    operator = app.test_cli_runner().invoke(
+        args=["create-company", "--name", "Ops", "--admin-email", "ops@ops.example", "--super-admin"]
+    )
+    assert operator.exit_code == 0, operator.output
+    operator_id = dict(line.split("=", 1) for line in operator.output.strip().splitlines())["admin_user_id"]
+    with db.session_scope() as session:
+        assert {role.name for role in session.get_one(User, operator_id).roles} == {"Super Admin"}
 
 
 def test_create_company_command_refuses_an_unknown_timezone(app):

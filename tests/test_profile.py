@@ -123,9 +123,9 @@ def test_roles_me(client, make_tenant, make_user):
     body = response.get_json()
     assert body["success"] is True
     roles = body["data"]["roles"]
-    assert [r["name"] for r in roles] == ["Super Admin"]
+    assert [r["name"] for r in roles] == ["Company Admin"]
     assert set(roles[0]) == {"id", "name", "description"}
-    assert body["data"]["permissions"] == sorted(DEFAULT_ROLES["Super Admin"][1])
+    assert body["data"]["permissions"] == sorted(DEFAULT_ROLES["Company Admin"][1])
 
 
 def test_roles_me_needs_roles_read(client, make_tenant, make_user):

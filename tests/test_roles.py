@@ -156,7 +156,14 @@ def test_no_escalation_tenancy_and_permissions(client, make_tenant, make_user):
         ).one()
     take = client.post(f"{B}/assign-role", json={"roleId": super_admin, "userIds": [admin_id]}, headers=ah)
     assert take.status_code == 403
-    assert client.get("/admin/audit-log", headers=ah).status_code == 403  # super admins only
+    # The company's creator is its Company Admin too: it cannot make itself a platform operator.
+    mine = {"roleId": super_admin, "userIds": [tenant.admin_id]}
+    own = client.post(f"{B}/assign-role", json=mine, headers=h)
+    assert own.status_code == 403 and own.json["error"]["code"] == "PERMISSION_ESCALATION"
+    # The audit log is the company's own: its admins read it, an HR manager does not.
+    assert client.get("/admin/audit-log", headers=ah).status_code == 200
+    _, hr_token = make_user(tenant.company_id, "HR Manager")
+    assert client.get("/admin/audit-log", headers=tenant.headers(hr_token)).status_code == 403
 
     _, employee = make_user(tenant.company_id)
     eh = tenant.headers(employee)
@@ -169,3 +176,21 @@ def test_no_escalation_tenancy_and_permissions(client, make_tenant, make_user):
     ]:
         response = getattr(client, method)(path, json=body, headers=eh)
         assert response.status_code == 403 and response.json["message"], (method, path)
+
+
+def test_a_company_creator_is_not_a_platform_operator(client, make_tenant):
+    """`admin:manage_system` acts across companies, so creating a company must not grant it."""
+    tenant, other = make_tenant(), make_tenant("Other")
+    h = tenant.headers()
+    roles = client.get(f"{B}/me", headers=h).json["data"]
+    assert [r["name"] for r in roles["roles"]] == ["Company Admin"]
+    assert "admin:manage_system" not in roles["permissions"]
+    for method, path in [
+        ("post", f"/wallets/reset-weekly-balance?companyId={other.company_id}"),
+        ("post", "/wallets/reset-weekly-balance"),
+        ("post", "/admin/cron/weekly-reset/run"),
+        ("get", "/admin/cron-runs"),
+    ]:
+        assert getattr(client, method)(path, headers=h).status_code == 403, path
+    operator = make_tenant("Platform", super_admin=True)
+    assert client.get("/admin/cron-runs", headers=operator.headers()).status_code == 200

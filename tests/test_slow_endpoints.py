@@ -22,7 +22,7 @@ class _QueryCounter:
 
 def test_without_prefer_the_request_waits_and_answers_with_the_finished_job(client, make_tenant, settings):
     runtime.init(replace(settings, sync_wait_seconds=60))
-    tenant = make_tenant()
+    tenant = make_tenant(super_admin=True)  # runs a platform cron task
     process = start_worker_process()
     try:
         response = client.post("/admin/cron/reconcile-jobs/run", headers=tenant.headers())
@@ -36,7 +36,7 @@ def test_without_prefer_the_request_waits_and_answers_with_the_finished_job(clie
 
 def test_prefer_respond_async_answers_202_at_once(client, make_tenant, settings):
     runtime.init(replace(settings, sync_wait_seconds=60))  # would wait a minute without the header
-    tenant = make_tenant()
+    tenant = make_tenant(super_admin=True)  # runs a platform cron task
     headers = {**tenant.headers(), "Prefer": "wait=10, respond-async"}
     response = client.post("/admin/cron/reconcile-jobs/run", headers=headers)
     assert response.status_code == 202
@@ -47,7 +47,7 @@ def test_prefer_respond_async_answers_202_at_once(client, make_tenant, settings)
 
 def test_the_wait_is_bounded_and_does_not_poll_the_database(client, make_tenant, settings):
     runtime.init(replace(settings, sync_wait_seconds=2.5))
-    tenant = make_tenant()
+    tenant = make_tenant(super_admin=True)  # runs a platform cron task
     counter = _QueryCounter()
     event.listen(db.engine(), "before_cursor_execute", counter)
     try:
@@ -62,7 +62,7 @@ def test_the_wait_is_bounded_and_does_not_poll_the_database(client, make_tenant,
 
 def test_a_waiting_request_wakes_when_the_job_is_canceled(client, make_tenant, settings):
     runtime.init(replace(settings, sync_wait_seconds=60))
-    tenant = make_tenant()
+    tenant = make_tenant(super_admin=True)  # runs a platform cron task
     accepted = client.post(
         "/admin/cron/reconcile-jobs/run", headers={**tenant.headers(), "Prefer": "respond-async"}
     ).get_json()

@@ -170,6 +170,8 @@ def test_non_integer_ids_are_400(client, make_tenant):
         {"title": 5},
         {"title": "ok", "description": "x" * 501},
         {"title": "ok", "iconName": ["x"]},
+        {"title": "ok", "iconName": "x" * 501},
+        {"title": "ok", "iconColor": "x" * 501},
     ],
 )
 def test_create_validation(client, make_tenant, body):
@@ -177,6 +179,21 @@ def test_create_validation(client, make_tenant, body):
     response = client.post(BASE, json=body, headers=tenant.headers())
     assert response.status_code == 400 and response.json["message"]
     assert client.get(BASE, headers=tenant.headers()).json == []
+
+
+def test_text_fields_take_500_characters_each(client, make_tenant):
+    """The contract's limit for every text field, icon fields included (not a 500 from the column)."""
+    tenant = make_tenant()
+    long = {
+        k: c * 500 for k, c in (("description", "d"), ("example", "e"), ("iconName", "n"), ("iconColor", "c"))
+    }
+    created = _create(client, tenant, "Long", **long)
+    assert created.status_code == 201, created.json
+    assert {k: created.json[k] for k in long} == long
+    patched = client.patch(
+        f"{BASE}/{created.json['id']}", json={"iconName": "m" * 500}, headers=tenant.headers()
+    )
+    assert patched.status_code == 200 and patched.json["iconName"] == "m" * 500
 
 
 def test_update_validation(client, make_tenant):

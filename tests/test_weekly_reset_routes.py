@@ -15,7 +15,7 @@ from tests.test_weekly_reset_helpers import compliment_balances, make_company, r
 
 def test_operator_reset_answers_the_contract_body_once_per_week(client, make_tenant, make_user, settings):
     runtime.init(replace(settings, sync_wait_seconds=60))
-    operator = make_tenant("Platform")  # its creator holds every permission, admin:manage_system too
+    operator = make_tenant("Platform", super_admin=True)  # admin:manage_system: every company
     target, _ = make_company("Target", users=4)
     other, _ = make_company("Other", users=2)
     _, company_admin = make_user(operator.company_id, role="Company Admin")

@@ -1,4 +1,4 @@
-"""GET /admin/audit-log: the caller's company's admin actions (super admins only)."""
+"""GET /admin/audit-log: the admin actions within the caller's company, for its administrators."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ blp = Blueprint("audit", __name__, url_prefix="/admin/audit-log", description="A
 
 @blp.route("")
 class AuditLogList(MethodView):
-    @require_permission("admin:manage_system")
+    @require_permission("admin:manage_company")
     @blp.arguments(AuditLogQuery, location="query")
     @blp.response(200, AuditLogPageSchema)
-    @blp.alt_response(403, description="Missing admin:manage_system")
+    @blp.alt_response(403, description="Missing admin:manage_company")
     @blp.doc(security=BEARER)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Admin actions, newest first; filter by `entityType`, `entityId`, `action`."""

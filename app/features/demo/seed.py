@@ -20,7 +20,7 @@ from app.api import ApiError
 from app.db import utcnow
 from app.features.compliments import service as compliments
 from app.features.identity import service as identity
-from app.features.identity.catalogue import ADMIN_ROLE
+from app.features.identity.catalogue import SUPER_ADMIN_ROLE
 from app.features.identity.models import Company, Department, JobTitle, User
 from app.features.values import service as values
 from app.features.wallets import service as wallets
@@ -77,7 +77,7 @@ VALUES = [
 
 # (name, email local part, department, job title, role)
 PEOPLE = [
-    ("Ana Souza", "ana.souza", "Pessoas", "Head de Pessoas", ADMIN_ROLE),
+    ("Ana Souza", "ana.souza", "Pessoas", "Head de Pessoas", SUPER_ADMIN_ROLE),  # the demo's operator
     ("Bruno Lima", "bruno.lima", "Pessoas", "Analista de RH", "HR Manager"),
     ("Carla Mendes", "carla.mendes", "Engenharia", "Tech Lead", "Team Lead"),
     ("Diego Rocha", "diego.rocha", "Engenharia", "Engenheiro de Software", "Employee"),

@@ -69,7 +69,9 @@ _HR_MANAGER = _TEAM_LEAD | {
 }
 _COMPANY_ADMIN = set(PERMISSIONS) - {"admin:manage_system", "prizes:create_global"}
 
-# name -> (description, permissions); the first is what a company's creator gets.
+# name -> (description, permissions). Every company gets all five. Super Admin holds
+# `admin:manage_system`, which acts across companies (platform operations), so nobody gets it by
+# creating a company: only an operator hands it out (`flask create-company --super-admin`).
 DEFAULT_ROLES: dict[str, tuple[str, frozenset[str]]] = {
     "Super Admin": ("Every permission, including platform operations", frozenset(PERMISSIONS)),
     "Company Admin": ("Manages the company, its people, roles and settings", frozenset(_COMPANY_ADMIN)),
@@ -78,7 +80,8 @@ DEFAULT_ROLES: dict[str, tuple[str, frozenset[str]]] = {
     "Employee": ("Sends and receives compliments, redeems prizes", frozenset(_EMPLOYEE)),
 }
 EMPLOYEE_ROLE = "Employee"
-ADMIN_ROLE = "Super Admin"
+CREATOR_ROLE = "Company Admin"  # what a company's first user gets
+SUPER_ADMIN_ROLE = "Super Admin"
 
 
 def category_of(permission_name: str) -> str:

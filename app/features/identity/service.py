@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from app.features.identity.catalogue import ADMIN_ROLE, DEFAULT_ROLES, PERMISSIONS, category_of
+from app.features.identity.catalogue import CREATOR_ROLE, DEFAULT_ROLES, PERMISSIONS, category_of
 from app.features.identity.models import Company, Permission, Role, User, UserRole, role_permissions
 from app.features.wallets.service import create_wallet
 
@@ -46,8 +46,10 @@ def create_company(
     admin_name: str,
     timezone: str | None = None,
     domains: list[str] | None = None,
+    admin_role: str = CREATOR_ROLE,
 ) -> tuple[Company, User]:
-    """A company with its default roles and a first user holding the top role."""
+    """A company with its default roles and a first user holding `admin_role` (Company Admin:
+    everything within the company; Super Admin only for platform operators)."""
     company = Company(name=name)
     if timezone:
         company.timezone = timezone
@@ -61,7 +63,7 @@ def create_company(
     admin = User(company_id=company.id, email=admin_email.strip().lower(), name=admin_name)
     session.add(admin)
     session.flush()
-    session.add(UserRole(user_id=admin.id, role_id=roles[ADMIN_ROLE].id))
+    session.add(UserRole(user_id=admin.id, role_id=roles[admin_role].id))
     session.flush()
     create_wallet(session, admin)
     return company, admin
