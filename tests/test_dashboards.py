@@ -195,19 +195,24 @@ def test_compliments_dashboard_on_50k_matches_reference(client, make_tenant, mak
     # --- the statement count is small and does not grow with the data -------------------------
     assert big.count == small.count <= 15, (small.count, big.count)
 
-    # --- filters: PROFESSIONAL only; the filtered numbers follow the same rule -----------------
+    # --- filters: the filtered numbers follow the same rule, on any plan (contract §10) ---------
     filtered = client.get(f"{query}&departmentId={depts[0]}", headers=tenant.headers())
-    assert filtered.status_code == 403
-    assert filtered.json["error"]["code"] == "PLAN_RESTRICTION"
-    assert filtered.json["error"]["details"] == {
+    assert filtered.status_code == 200, filtered.json
+    involved = [r for r in cur if depts[0] in (dept_of[r.sender_id], dept_of[r.receiver_id])]
+    assert filtered.json["overview"]["totalCompliments"] == len(involved)
+    # The admin home's stats gate the same filters to PROFESSIONAL.
+    stats_path = f"/admin/dashboard/stats?startDate={start_day}&endDate={end_day}&departmentId={depts[0]}"
+    gated = client.get(stats_path, headers=tenant.headers())
+    assert gated.status_code == 403
+    assert gated.json["error"]["code"] == "PLAN_RESTRICTION"
+    assert gated.json["error"]["details"] == {
         "featureName": "Department and job title filters", "requiredPlan": "PROFESSIONAL",
         "currentPlan": "ESSENTIAL", "upgradeRequired": True,
     }  # fmt: skip
     _professional(tenant.company_id)
-    filtered = client.get(f"{query}&departmentId={depts[0]}", headers=tenant.headers())
-    assert filtered.status_code == 200
-    involved = [r for r in cur if depts[0] in (dept_of[r.sender_id], dept_of[r.receiver_id])]
-    assert filtered.json["overview"]["totalCompliments"] == len(involved)
+    stats = client.get(stats_path, headers=tenant.headers())
+    assert stats.status_code == 200
+    assert stats.json["metrics"]["totalCompliments"] == len(involved)
 
 
 def test_date_rules_filters_tenancy_and_permissions(client, make_tenant, make_user):

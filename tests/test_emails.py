@@ -146,6 +146,9 @@ def test_at_most_three_welcome_emails_per_user(client, make_tenant, settings, sm
             assert body["message"] == "Welcome email sent"
             assert body["onboarding"]["emailSendCount"] == count
             assert body["onboarding"]["isConfirmed"] is False
+            assert re.fullmatch(
+                r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["onboarding"]["lastEmailSentAt"]
+            )
         fourth = client.post(f"/admin/users/{user_id}/send-welcome-email", headers=tenant.headers())
         assert fourth.status_code == 409
         assert fourth.get_json()["error"]["code"] == "WELCOME_EMAIL_LIMIT"

@@ -105,12 +105,12 @@ def resolve_scope(
     department_id: str | None = None,
     job_title_id: str | None = None,
     *,
-    feature: str = "Department and job title filters",
+    plan_gated_filters: bool = True,
 ) -> Scope:
     """Validate the query (plan, dates, filter ids) into a Scope; 403 / 400 otherwise."""
     company = company_of(session, company_id)
-    if (department_id or job_title_id) and company.plan != PROFESSIONAL:
-        raise plan_restriction(feature, company.plan)
+    if plan_gated_filters and (department_id or job_title_id) and company.plan != PROFESSIONAL:
+        raise plan_restriction("Department and job title filters", company.plan)
     today = utcnow().astimezone(ZoneInfo(company.timezone)).date()
     end = end_date or today
     start = start_date or (end - timedelta(days=DEFAULT_DAYS - 1))

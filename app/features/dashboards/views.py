@@ -45,7 +45,7 @@ def _iso(value: Any) -> Any:
     return value
 
 
-def _scope(query: dict[str, Any], feature: str = "Department and job title filters") -> service.Scope:
+def _scope(query: dict[str, Any], *, plan_gated_filters: bool) -> service.Scope:
     return service.resolve_scope(
         request_session(),
         current_user().company_id,
@@ -53,7 +53,7 @@ def _scope(query: dict[str, Any], feature: str = "Department and job title filte
         query.get("endDate"),
         query.get("departmentId"),
         query.get("jobTitleId"),
-        feature=feature,
+        plan_gated_filters=plan_gated_filters,
     )
 
 
@@ -66,7 +66,8 @@ class Stats(MethodView):
     @dashboard.doc(security=BEARER)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Admin home: totals, active users, weekly counts and top values for the period."""
-        return _iso(service.dashboard_stats(request_session(), _scope(query)))
+        # Contract §10: the admin home's department/job-title filters are PROFESSIONAL-only.
+        return _iso(service.dashboard_stats(request_session(), _scope(query, plan_gated_filters=True)))
 
 
 @dashboard.route("/departments")
@@ -94,11 +95,12 @@ class ComplimentsDashboard(MethodView):
     @require_permission(PERMISSION)
     @compliments.arguments(PeriodQuery, location="query")
     @compliments.response(200, ComplimentsDashboardSchema)
-    @compliments.alt_response(403, description="PLAN_RESTRICTION for filters on the ESSENTIAL plan")
     @compliments.doc(security=BEARER)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
-        """Overview, values, top users, departments, time patterns, insights, recent activity."""
-        return _iso(service.compliments_dashboard(request_session(), _scope(query)))
+        """Overview, values, top users, departments, time patterns, insights, recent activity.
+        The department/job-title filters work on every plan (contract §10)."""
+        scope = _scope(query, plan_gated_filters=False)
+        return _iso(service.compliments_dashboard(request_session(), scope))
 
 
 @compliments.route("/network")
@@ -114,7 +116,7 @@ class Network(MethodView):
         company = service.company_of(session, current_user().company_id)
         if company.plan != service.PROFESSIONAL:
             raise service.plan_restriction("Compliments network", company.plan)
-        scope = _scope(query)
+        scope = _scope(query, plan_gated_filters=False)  # the whole route is gated above
         if query.get("userIds"):
             query["userIds"] = [u.strip() for u in query["userIds"].split(",") if u.strip()][:100]
         return service.network(session, scope, query)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from app.api import BaseSchema
+from app.api import BaseSchema, UtcDateTime
 
 
 class BulkWelcomeBody(BaseSchema):
@@ -35,7 +35,7 @@ class BulkWelcomeResponse(BaseSchema):
 class OnboardingSchema(BaseSchema):
     userId = fields.String()
     emailSendCount = fields.Integer()
-    lastEmailSentAt = fields.DateTime(allow_none=True)
+    lastEmailSentAt = UtcDateTime(allow_none=True)
     isConfirmed = fields.Boolean(metadata={"description": "The user has set a password"})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.api import format_utc
 from app.features.emails import service
 from app.jobs import JobContext, PermanentJobError, task
 from app.jobs.models import Job
@@ -36,7 +37,7 @@ def send_welcome_email(ctx: JobContext, user_id: str) -> dict[str, Any]:
     return {
         **result.as_dict(),
         "emailSendCount": count,
-        "lastEmailSentAt": last.isoformat() if last else None,
+        "lastEmailSentAt": format_utc(last) if last else None,  # the contract's …000Z form
     }
 
 
