@@ -40,4 +40,6 @@ COPY . .
 USER app
 EXPOSE 8000
 # Shell form so $PORT / $WEB_CONCURRENCY (set by the platform) are expanded; exec keeps gunicorn PID 1.
-CMD ["sh", "-c", "exec gunicorn 'app:create_app()' --bind 0.0.0.0:${PORT} --workers ${WEB_CONCURRENCY:-2} --timeout 60 --access-logfile -"]
+# No gunicorn access log: the app writes one JSON line per request (logger app.access, with the
+# request id); gunicorn's error log stays on stderr.
+CMD ["sh", "-c", "exec gunicorn 'app:create_app()' --bind 0.0.0.0:${PORT} --workers ${WEB_CONCURRENCY:-2} --timeout 60"]

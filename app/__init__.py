@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from flask import Flask, Response, send_from_directory
 from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import api as api_module
 from app import runtime
 from app.config import Settings
 from app.logging import configure as configure_logging
+from app.logging import install_access_log
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -18,11 +20,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.url_map.strict_slashes = False  # the frontend never adds trailing slashes; accept both
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
+    if settings.trusted_proxy_hops:
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     # Browsable docs at /docs with Swagger UI assets from the swagger-ui-bundle package (no CDN).
     app.config["OPENAPI_SWAGGER_UI_PATH"] = "docs"
     app.config["OPENAPI_SWAGGER_UI_URL"] = "/docs/assets/"
     app.add_url_rule("/docs/assets/<path:filename>", "swagger_ui_assets", _swagger_ui_asset)
     api = api_module.init_app(app)
+    install_access_log(app)  # one JSON access line per request (replaces gunicorn's)
     # The frontend calls from its own origin; preflights are answered before any auth (contract §1.1).
     CORS(
         app,
@@ -61,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_blueprint(user_views.blp)
     api.register_blueprint(user_views.roles_me)
     api.register_blueprint(company_views.blp)
+    api.register_blueprint(company_views.public_logos)
 
     # Admin panel (issue 4).
     from app.features.audit import views as audit_views
@@ -87,10 +94,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_blueprint(ops_views.blp)
 
     # CSV import and welcome emails (issue 5).
+    from app.features.company import import_settings_views
     from app.features.emails import views as email_views
     from app.features.users import import_views
 
     api.register_blueprint(import_views.blp)
+    api.register_blueprint(import_settings_views.blp)
     api.register_blueprint(email_views.blp)
 
     from app.cli import register_cli

@@ -53,7 +53,14 @@ class ApiError(Exception):
         self.details = details
 
 
-def error_response(status: int, message: str, code: str | None = None, details: Any = None) -> Response:
+def error_response(
+    status: int,
+    message: str,
+    code: str | None = None,
+    details: Any = None,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    """The one error shape; `extra` adds top-level keys beside it (the shape's own keys win)."""
     body: dict[str, Any] = {
         "error": {"code": code or _DEFAULT_CODES.get(status, "ERROR"), "message": message},
         "message": message,  # what the existing frontend shows
@@ -61,6 +68,8 @@ def error_response(status: int, message: str, code: str | None = None, details: 
     }
     if details is not None:
         body["error"]["details"] = details
+    if extra:
+        body = {**extra, **body}
     response = jsonify(body)
     response.status_code = status
     return response

@@ -161,3 +161,23 @@ def require_permission(*names: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def require_any_permission(*names: str) -> Callable[[F], F]:
+    """The caller must hold at least one of the permissions named (403 INSUFFICIENT_PERMISSION)."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not any(current_user().can(name) for name in names):
+                raise ApiError(
+                    403,
+                    f"Insufficient permission: requires one of {', '.join(names)}",
+                    "INSUFFICIENT_PERMISSION",
+                    {"requiredPermission": list(names), "missingPermissions": list(names)},
+                )
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -60,6 +60,9 @@ class Settings:
     csv_max_bytes: int = 10 * 1024 * 1024  # decoded file size
     csv_sync_check_rows: int = 5_000  # larger previews are checked by a job
     import_send_invites: bool = True  # invite imported users when the request does not say
+    # Reverse proxies in front of the web process whose X-Forwarded-For/-Proto/-Host we trust
+    # (Railway: 1). With 0, URLs we build (logo links) and logged client addresses are the socket's.
+    trusted_proxy_hops: int = 0
 
     @property
     def is_production(self) -> bool:
@@ -145,6 +148,7 @@ def _parse(env: Env, app_env: str) -> Settings:
         csv_max_bytes=env.int("CSV_MAX_BYTES", 10 * 1024 * 1024, validate=Range(min=1)),
         csv_sync_check_rows=env.int("CSV_SYNC_CHECK_ROWS", 5_000, validate=Range(min=0)),
         import_send_invites=env.bool("IMPORT_SEND_INVITES", True),
+        trusted_proxy_hops=env.int("TRUSTED_PROXY_HOPS", 0, validate=Range(min=0, max=5)),
     )
 
 

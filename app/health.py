@@ -12,6 +12,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
 from app import db, runtime
+from app.api import error_response
 from app.config import ROOT
 
 blp = Blueprint("health", __name__)
@@ -55,6 +56,12 @@ def ready() -> ResponseReturnValue:
         checks["redis"] = f"unreachable: {type(exc).__name__}"
         failed.append("redis")
     if failed:
-        message = "Not ready: " + ", ".join(failed)
-        return jsonify({"status": "unavailable", "message": message, "failed": failed, "checks": checks}), 503
+        # The shared error shape, plus the keys operators and probes already read (status, failed, checks).
+        return error_response(
+            503,
+            "Not ready: " + ", ".join(failed),
+            "NOT_READY",
+            details={"failed": failed},
+            extra={"status": "unavailable", "failed": failed, "checks": checks},
+        )
     return jsonify({"status": "ready", "checks": checks})

@@ -1,15 +1,20 @@
-"""JSON log lines that carry request_id / job_id / worker / company_id from context variables."""
+"""JSON log lines that carry request_id / job_id / worker / company_id from context variables,
+and the web process's access log (one JSON line per HTTP request, see `install_access_log`)."""
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pythonjsonlogger.json import JsonFormatter
+
+if TYPE_CHECKING:
+    from flask import Flask, Response
 
 _context: ContextVar[dict[str, Any]] = ContextVar("valorize_log_context", default={})  # noqa: B039
 
@@ -40,6 +45,20 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+def json_handler(stream: IO[str] | None = None) -> logging.Handler:
+    """A handler writing the project's JSON lines (context fields included) to `stream` (stdout)."""
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(
+        JsonFormatter(
+            "{asctime}{levelname}{name}{message}",
+            style="{",
+            rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
+        )
+    )
+    handler.addFilter(_ContextFilter())
+    return handler
+
+
 _configured = False
 
 
@@ -49,17 +68,67 @@ def configure(level: str = "INFO", service: str = "web", **static: Any) -> None:
     root = logging.getLogger()
     root.setLevel(level)
     if not _configured:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(
-            JsonFormatter(
-                "{asctime}{levelname}{name}{message}",
-                style="{",
-                rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
-            )
-        )
-        handler.addFilter(_ContextFilter())
-        root.handlers[:] = [handler]
+        root.handlers[:] = [json_handler()]
         # /ready reads the migration scripts; alembic narrates that at INFO on every process.
         logging.getLogger("alembic").setLevel(logging.WARNING)
         _configured = True
     bind(service=service, **static)
+
+
+access_log = logging.getLogger("app.access")
+
+# Liveness probes and metric scrapers poll these paths on a timer from every monitor, on every
+# replica: one INFO line per hit would bury the real traffic, so a successful hit is logged at
+# DEBUG. A failing one (status >= 400) is still an INFO line like any other request.
+_QUIET_PATHS = frozenset({"/health", "/metrics"})
+
+
+def install_access_log(app: Flask) -> None:
+    """One JSON line per HTTP request on "app.access" (it replaces gunicorn's plain-text access log).
+
+    request_id, and user_id / company_id once the request authenticated, come from the logging
+    context bound in app.api / app.auth. The line is written at teardown, so error answers and 500s
+    are logged too. Only the path is logged, never the query string (it can carry tokens).
+    The remote address is the client's when TRUSTED_PROXY_HOPS lets ProxyFix read X-Forwarded-For,
+    otherwise the socket peer's.
+    """
+    from flask import g, request
+
+    def start_timer() -> None:
+        g.access_started = time.perf_counter()
+
+    def remember_response(response: Response) -> Response:
+        g.access_response = response
+        return response
+
+    def log_access(exc: BaseException | None) -> None:
+        response = g.pop("access_response", None)
+        status = response.status_code if response is not None else 500
+        level = logging.DEBUG if request.path in _QUIET_PATHS and status < 400 else logging.INFO
+        if not access_log.isEnabledFor(level):
+            return
+        started = g.pop("access_started", None)
+        duration_ms = round((time.perf_counter() - started) * 1000, 1) if started is not None else None
+        rule = request.url_rule
+        access_log.log(
+            level,
+            "%s %s %s",
+            request.method,
+            request.path,
+            status,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "route": rule.rule if rule is not None else None,
+                "status": status,
+                "duration_ms": duration_ms,
+                "remote_addr": request.remote_addr,
+            },
+        )
+
+    # First in the before-request list (the clock starts before any other hook runs or aborts)
+    # and first in the after-request list, which Flask runs last to first: this one sees the
+    # response that is actually sent.
+    app.before_request_funcs.setdefault(None, []).insert(0, start_timer)
+    app.after_request_funcs.setdefault(None, []).insert(0, remember_response)
+    app.teardown_request(log_access)

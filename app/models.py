@@ -5,6 +5,7 @@ from app.db import Base
 from app.features.audit.models import AuditLog
 from app.features.auth.models import PasswordSetupToken, RefreshToken
 from app.features.company.domains import CompanyDomain
+from app.features.company.logos import CompanyLogo
 from app.features.company.models import CompanySettings
 from app.features.compliments.models import Compliment
 from app.features.emails.models import SentEmail
@@ -20,6 +21,7 @@ __all__ = [
     "Base",
     "Company",
     "CompanyDomain",
+    "CompanyLogo",
     "CompanySettings",
     "CompanyValue",
     "Compliment",

@@ -15,6 +15,10 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from app import db
+from app.features.identity.models import User
+from app.ids import new_id
+
 
 @dataclass
 class Received:
@@ -126,3 +130,14 @@ def smtp_server() -> Iterator[SmtpServer]:
     server.controller.start()
     yield server
     server.controller.stop()
+
+
+# Users inserted directly (no wallets or roles): enough for the email paths, and fast.
+def make_users(company_id: str, count: int, prefix: str = "person") -> list[str]:
+    rows = [
+        {"id": new_id(), "company_id": company_id, "email": f"{prefix}{i}@acme.com", "name": f"Person {i}"}
+        for i in range(count)
+    ]
+    with db.engine().begin() as conn:
+        conn.execute(User.__table__.insert(), rows)
+    return [r["id"] for r in rows]

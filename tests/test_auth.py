@@ -115,6 +115,26 @@ def test_password_login_returns_the_contract_envelope_and_ignores_a_stale_bearer
     assert _user(user_id).last_login_at is not None
 
 
+def test_admin_login_needs_an_admin_permission(client, member, make_user):
+    tenant, _employee_id, employee_email = member
+    refused = client.post("/auth/admin/login", json={"email": employee_email, "password": PASSWORD})
+    assert refused.status_code == 403
+    assert refused.get_json()["message"] == "Access denied: Admin permissions required"
+    lead_id, _ = make_user(tenant.company_id, role="Team Lead")  # holds admin:access_panel
+    _set_password(lead_id)
+    response = client.post(
+        "/auth/admin/login", json={"email": f" {_email(lead_id)} ", "password": PASSWORD, "extra": 1}
+    )
+    assert response.status_code == 200, response.get_json()
+    data = response.get_json()["data"]
+    assert data["user_info"]["sub"] == lead_id and data["refresh_token"]
+    headers = {"Authorization": f"Bearer {data['access_token']}"}
+    assert client.get("/auth/verify?minimal=true", headers=headers).status_code == 200
+    wrong = client.post("/auth/admin/login", json={"email": _email(lead_id), "password": "wrong password"})
+    assert wrong.status_code == 401
+    assert client.post("/auth/admin/login", json={"email": _email(lead_id)}).status_code == 400
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -12,24 +12,12 @@ from app import db, runtime
 from app.features.emails import ratelimit
 from app.features.emails.models import SentEmail
 from app.features.emails.service import send_email
-from app.features.identity.models import User
-from app.ids import new_id
 from app.jobs import enqueue
 from app.jobs.models import Job
 from app.jobs.reconciler import reconcile
 from app.jobs.service import publish
 from tests.conftest import kill_tree, start_worker_process, wait_for
-from tests.email_helpers import smtp_server  # noqa: F401  (fixture)
-
-
-def make_users(company_id: str, count: int, prefix: str = "person") -> list[str]:
-    rows = [
-        {"id": new_id(), "company_id": company_id, "email": f"{prefix}{i}@acme.com", "name": f"Person {i}"}
-        for i in range(count)
-    ]
-    with db.engine().begin() as conn:
-        conn.execute(User.__table__.insert(), rows)
-    return [r["id"] for r in rows]
+from tests.email_helpers import make_users, smtp_server  # noqa: F401  (fixture)
 
 
 def _job(job_id: str) -> Job:

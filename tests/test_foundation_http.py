@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
+import logging
 import time
 from dataclasses import replace
 
@@ -12,6 +14,7 @@ import pytest
 from sqlalchemy import update
 
 from app import create_app, db, runtime
+from app import logging as app_logging
 from app.features.identity.models import Company, User
 from app.jobs import enqueue
 
@@ -153,6 +156,60 @@ def test_errors_share_one_shape_and_every_response_has_a_request_id(client):
     )
 
 
+@pytest.fixture
+def access_lines(monkeypatch):
+    """The JSON lines the app's access logger writes, formatted exactly as in production."""
+    stream = io.StringIO()
+    handler = app_logging.json_handler(stream)
+    logger = app_logging.access_log
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)  # the test profile logs at WARNING; setLevel also clears the level cache
+    monkeypatch.setattr(logger, "propagate", False)
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def test_every_request_writes_one_json_access_line_with_its_request_id(client, make_tenant, access_lines):
+    tenant = make_tenant()
+    ok = client.get("/jobs?page=1", headers={**tenant.headers(), "X-Request-ID": "req-access-200"})
+    missing = client.get("/no/such/route")
+    assert ok.status_code == 200 and missing.status_code == 404
+
+    first, second = access_lines()  # exactly one line per request
+    assert first["logger"] == "app.access" and first["level"] == "INFO"
+    assert first["request_id"] == ok.headers["X-Request-ID"] == "req-access-200"
+    assert (first["method"], first["path"], first["status"]) == ("GET", "/jobs", 200)
+    assert first["route"] == "/jobs"  # the URL rule, for grouping by endpoint
+    assert isinstance(first["duration_ms"], float) and first["duration_ms"] >= 0
+    assert first["remote_addr"] == "127.0.0.1"
+    assert (first["user_id"], first["company_id"]) == (tenant.admin_id, tenant.company_id)
+    assert "page=1" not in json.dumps(first)  # never the query string
+
+    assert second["request_id"] == missing.headers["X-Request-ID"]
+    assert second["request_id"] != first["request_id"]
+    assert (second["path"], second["status"]) == ("/no/such/route", 404)
+    assert "user_id" not in second and "company_id" not in second  # nothing left from the last request
+
+
+def test_health_hits_are_debug_but_errors_and_500s_are_logged(app, client, monkeypatch, access_lines):
+    assert client.get("/health").status_code == 200
+    assert access_lines() == []  # a liveness probe's success is a DEBUG line
+
+    def boom():
+        raise RuntimeError("probe exploded")
+
+    monkeypatch.setitem(app.view_functions, "health.health", boom)
+    failed = client.get("/health", headers={"X-Request-ID": "req-access-500"})
+    assert failed.status_code == 500
+    [line] = access_lines()
+    assert (line["level"], line["path"], line["status"]) == ("INFO", "/health", 500)
+    assert line["request_id"] == failed.headers["X-Request-ID"] == "req-access-500"
+
+
 def test_trailing_slash_is_accepted(client, make_tenant):
     tenant = make_tenant()
     assert client.get("/jobs/", headers=tenant.headers()).status_code == 200
@@ -167,12 +224,20 @@ def test_health_and_ready_when_everything_is_up(client):
 
 def test_ready_is_503_naming_redis_when_redis_is_unreachable(settings, client, private_redis):
     private_redis.stop()
-    response = client.get("/ready")
+    response = client.get("/ready", headers={"X-Request-ID": "ready-probe-1"})
     assert response.status_code == 503
     body = response.get_json()
     assert body["failed"] == ["redis"]
     assert "redis" in body["message"]
     assert body["checks"]["database"] == "ok"
+    assert body["status"] == "unavailable"
+    # ... and the shared error shape beside those keys.
+    assert body["error"] == {
+        "code": "NOT_READY",
+        "message": body["message"],
+        "details": {"failed": ["redis"]},
+    }
+    assert body["request_id"] == response.headers["X-Request-ID"] == "ready-probe-1"
 
 
 def test_ready_is_503_naming_the_database_when_it_is_unreachable(settings):

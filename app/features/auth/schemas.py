@@ -10,6 +10,17 @@ from marshmallow import fields, validate
 from app.api import BaseSchema
 
 
+class AdminLoginBody(BaseSchema):
+    email = fields.Email(required=True)
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+
+    @ma.pre_load
+    def _trim_email(self, data: Any, **_: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("email"), str):
+            return {**data, "email": data["email"].strip()}
+        return data
+
+
 class LoginBody(BaseSchema):
     """Either `{email, password}` or a Supabase session `{access_token, refresh_token?}`."""
 

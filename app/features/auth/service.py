@@ -25,6 +25,7 @@ from app.db import utcnow
 from app.features.auth.models import PasswordSetupToken, RefreshToken
 from app.features.identity.catalogue import DEFAULT_ROLES
 from app.features.identity.models import Company, Department, JobTitle, Role, User, UserRole
+from app.features.identity.service import permissions_of
 from app.ids import new_id
 
 INVALID_CREDENTIALS = "Invalid email or password"
@@ -126,6 +127,25 @@ def authenticate_password(session: Session, email: str, password: str) -> User:
                 user.password_hash = hash_password(password)
             return user
     raise ApiError(401, INVALID_CREDENTIALS, "INVALID_CREDENTIALS")
+
+
+# Holding any of these lets a user into the admin panel (contract §3, POST /auth/admin/login).
+ADMIN_PANEL_PERMISSIONS = frozenset(
+    {
+        "admin:access_panel",
+        "admin:view_analytics",
+        "admin:manage_company",
+        "admin:manage_system",
+        "users:manage_roles",
+        "roles:manage_permissions",
+        "company:manage_settings",
+    }
+)
+
+
+def require_admin_permission(session: Session, user: User) -> None:
+    if not ADMIN_PANEL_PERMISSIONS & permissions_of(session, user.id):
+        raise ApiError(403, "Access denied: Admin permissions required", "ADMIN_PERMISSION_REQUIRED")
 
 
 def authenticate_supabase(session: Session, access_token: str) -> User:

@@ -12,6 +12,7 @@ from app.api import BEARER, ApiError, Blueprint, format_utc, request_session
 from app.auth import current_user
 from app.features.auth import service
 from app.features.auth.schemas import (
+    AdminLoginBody,
     LoginBody,
     LoginResponse,
     MessageResponse,
@@ -41,10 +42,30 @@ class Login(MethodView):
             user = service.authenticate_supabase(session, body["access_token"])
         else:
             user = service.authenticate_password(session, body["email"], body["password"])
-        tokens = service.start_session(session, user)
-        info = service.user_info(session, user)
-        session.commit()
-        return {"success": True, "data": {**tokens.as_response(), "user_info": info}}
+        return _logged_in(user)
+
+
+def _logged_in(user: User) -> dict[str, Any]:
+    session = request_session()
+    tokens = service.start_session(session, user)
+    info = service.user_info(session, user)
+    session.commit()
+    return {"success": True, "data": {**tokens.as_response(), "user_info": info}}
+
+
+@blp.route("/admin/login")
+class AdminLogin(MethodView):
+    @blp.arguments(AdminLoginBody)
+    @blp.response(200, LoginResponse)
+    @blp.alt_response(401, description="Invalid email or password")
+    @blp.alt_response(403, description="Deactivated, no password yet, or no admin permission")
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Password login for the admin panel: as /auth/login, and the user must hold an admin
+        permission (contract §3)."""
+        session = request_session()
+        user = service.authenticate_password(session, body["email"], body["password"])
+        service.require_admin_permission(session, user)
+        return _logged_in(user)
 
 
 @blp.route("/refresh")

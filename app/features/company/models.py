@@ -1,10 +1,11 @@
-"""Per-company coin economy settings (one row per company, created on first read)."""
+"""Per-company settings, one row per company created on first read: the coin economy and the
+default for inviting users created by a CSV import."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, func, text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, utcnow
@@ -31,5 +32,8 @@ class CompanySettings(Base):
     renewal_day: Mapped[int] = mapped_column(
         Integer, default=DEFAULT_RENEWAL_DAY, server_default=text(str(DEFAULT_RENEWAL_DAY))
     )
+    # Invite users created by a CSV import whose request does not say (`sendEmails` absent);
+    # NULL = the app-wide IMPORT_SEND_INVITES default (app/features/company/import_settings.py).
+    send_invites_on_import: Mapped[bool | None] = mapped_column(Boolean, nullable=True, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=func.now())

@@ -52,7 +52,10 @@ class ImportBody(BaseSchema):
     sendEmails = fields.Boolean(
         load_default=None,
         allow_none=True,
-        metadata={"description": "Invite the imported users; absent = the IMPORT_SEND_INVITES default"},
+        metadata={
+            "description": "Invite the imported users; absent or null = the company's"
+            " sendInvitesOnImport, else the IMPORT_SEND_INVITES default"
+        },
     )
 
 

@@ -207,7 +207,7 @@ class CsvImport(MethodView):
             {
                 "preview_id": preview.id,
                 "confirmed_rows": body.get("confirmedRows") or None,
-                "send_invites": csv_import.should_invite(body.get("sendEmails")),
+                "send_invites": csv_import.should_invite(body.get("sendEmails"), session, user.company_id),
             },
             company_id=user.company_id,
             requested_by=user.id,
