@@ -93,6 +93,10 @@ def test_tenancy_and_permissions(client, make_tenant, make_user):
         assert response.status_code == 403, method
     assert client.delete(f"{BASE}/{theirs['id']}", headers=mine.headers(employee)).status_code == 403
     assert client.get(BASE).status_code == 401
+    # An HR manager creates users, so the user form's domain pre-check may read the list; no more.
+    _, hr = make_user(mine.company_id, "HR Manager")
+    assert client.get(BASE, headers=mine.headers(hr)).status_code == 200
+    assert client.post(BASE, json={"domain": "hr.com"}, headers=mine.headers(hr)).status_code == 403
 
 
 def test_email_domain_allowed_and_create_company(app):

@@ -7,7 +7,7 @@ from typing import Any
 from flask.views import MethodView
 
 from app.api import BEARER, Blueprint, request_session
-from app.auth import current_user, require_permission
+from app.auth import current_user, require_any_permission, require_permission
 from app.features.company import domains as service
 from app.features.company.domain_schemas import DomainCreateBody, DomainSchema, DomainsReplaceBody
 
@@ -23,7 +23,8 @@ PERMISSION = "company:manage_settings"
 
 @blp.route("")
 class Domains(MethodView):
-    @require_permission(PERMISSION)
+    # Read by the user form too (its domain pre-check): whoever may create users may see them.
+    @require_any_permission(PERMISSION, "users:create")
     @blp.response(200, DomainSchema(many=True))
     @blp.doc(security=BEARER)
     def get(self) -> list[service.CompanyDomain]:
