@@ -159,7 +159,7 @@ def test_the_whole_rule_table(make_tenant, settings):
             for send_emails in (None, True, False):
                 expected = next(v for v in (send_emails, company_default, app_default) if v is not None)
                 with db.session_scope() as session:
-                    got = csv_import.should_invite(send_emails, session, tenant.company_id)
+                    got = import_settings.resolve_send_invites(session, tenant.company_id, send_emails)
                 assert got is expected, (app_default, company_default, send_emails)
 
 
@@ -169,7 +169,7 @@ def test_a_company_without_a_settings_row_follows_the_app_default(make_tenant, s
         runtime.init(replace(settings, import_send_invites=app_default))
         with db.session_scope() as session:
             assert import_settings.company_default(session, tenant.company_id) is None
-            assert csv_import.should_invite(None, session, tenant.company_id) is app_default
+            assert import_settings.resolve_send_invites(session, tenant.company_id, None) is app_default
 
 
 # --- /admin/company/import-settings -----------------------------------------------------------

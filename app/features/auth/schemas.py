@@ -10,18 +10,21 @@ from marshmallow import fields, validate
 from app.api import BaseSchema
 
 
-class AdminLoginBody(BaseSchema):
-    email = fields.Email(required=True)
-    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
-
+class _TrimsEmail(BaseSchema):
     @ma.pre_load
     def _trim_email(self, data: Any, **_: Any) -> Any:
+        # Pasted addresses often carry spaces; the lookup is case-insensitive anyway.
         if isinstance(data, dict) and isinstance(data.get("email"), str):
             return {**data, "email": data["email"].strip()}
         return data
 
 
-class LoginBody(BaseSchema):
+class AdminLoginBody(_TrimsEmail):
+    email = fields.Email(required=True)
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+
+
+class LoginBody(_TrimsEmail):
     """Either `{email, password}` or a Supabase session `{access_token, refresh_token?}`."""
 
     email = fields.Email(metadata={"description": "Password login"})
@@ -30,13 +33,6 @@ class LoginBody(BaseSchema):
         validate=validate.Length(min=1), metadata={"description": "Supabase access token (Google)"}
     )
     refresh_token = fields.String(metadata={"description": "Supabase refresh token (ignored)"})
-
-    @ma.pre_load
-    def _trim_email(self, data: Any, **_: Any) -> Any:
-        # Pasted addresses often carry spaces; the lookup is case-insensitive anyway.
-        if isinstance(data, dict) and isinstance(data.get("email"), str):
-            return {**data, "email": data["email"].strip()}
-        return data
 
     @ma.validates_schema
     def _one_form(self, data: dict[str, Any], **_: Any) -> None:

@@ -24,7 +24,6 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from app.api import ApiError, format_utc
 from app.db import utcnow
-from app.features.company import import_settings
 from app.features.company.domains import list_domains
 from app.features.identity.catalogue import EMPLOYEE_ROLE
 from app.features.identity.models import Department, JobTitle, Role, User, UserRole
@@ -288,15 +287,6 @@ def prune_previews(session: Session) -> int:
 
 
 # --- the import ----------------------------------------------------------------------------
-
-
-def should_invite(send_emails: bool | None, session: Session, company_id: str) -> bool:
-    """An explicit `sendEmails` wins; absent (what the frontend sends), the company's default
-    decides, and when the company has none, IMPORT_SEND_INVITES: imported users cannot log in
-    until invited (contract §11.7). See app/features/company/import_settings.py."""
-    if send_emails is not None:
-        return send_emails
-    return import_settings.resolve_send_invites(session, company_id, None)
 
 
 def select_rows(preview: CsvImportPreview, confirmed_rows: list[int] | None) -> list[dict[str, Any]]:

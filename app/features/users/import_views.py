@@ -14,6 +14,7 @@ from flask.views import MethodView
 from app import runtime
 from app.api import BEARER, ApiError, Blueprint, error_response, idempotency_key, request_session
 from app.auth import current_user, require_permission
+from app.features.company import import_settings
 from app.features.users import csv_import
 from app.features.users.csv_parsing import CsvError, parse, template_csv
 from app.features.users.import_models import CsvImportPreview, PreviewStatus
@@ -207,7 +208,11 @@ class CsvImport(MethodView):
             {
                 "preview_id": preview.id,
                 "confirmed_rows": body.get("confirmedRows") or None,
-                "send_invites": csv_import.should_invite(body.get("sendEmails"), session, user.company_id),
+                # Imported users cannot log in until invited (contract §11.7): who decides is in
+                # import_settings (the request's sendEmails, else the company's default).
+                "send_invites": import_settings.resolve_send_invites(
+                    session, user.company_id, body.get("sendEmails")
+                ),
             },
             company_id=user.company_id,
             requested_by=user.id,
