@@ -223,6 +223,14 @@ def accepted(job_id: str, status: str) -> tuple[dict[str, str], int, dict[str, s
     return {"job_id": job_id, "status": status}, 202, {"Location": f"/jobs/{job_id}"}
 
 
+def cap_request_body(wire_limit: int, too_large: ApiError) -> None:
+    """Refuse a body over `wire_limit` bytes from its Content-Length before reading any of it, and
+    cut a chunked one off at that size while it streams (werkzeug raises RequestEntityTooLarge)."""
+    if request.content_length is not None and request.content_length > wire_limit:
+        raise too_large
+    request.max_content_length = wire_limit
+
+
 def idempotency_key() -> str | None:
     key = request.headers.get("Idempotency-Key", "").strip()
     if not key:

@@ -11,7 +11,7 @@ from flask import Response, request
 from flask.views import MethodView
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app.api import BEARER, ApiError, Blueprint, request_session
+from app.api import BEARER, ApiError, Blueprint, cap_request_body, request_session
 from app.auth import current_user, login_required, require_permission
 from app.features.company import logos, service
 from app.features.company.logo_schemas import LogoDeletedSchema, LogoUploadSchema, LogoUrlSchema
@@ -93,9 +93,7 @@ def _limit_logo_body(view: F) -> F:
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if request.content_length is not None and request.content_length > logos.MAX_REQUEST_BYTES:
-            raise logos.too_large()
-        request.max_content_length = logos.MAX_REQUEST_BYTES
+        cap_request_body(logos.MAX_REQUEST_BYTES, logos.too_large())
         try:
             return view(*args, **kwargs)
         except RequestEntityTooLarge:  # raised by the form parser when the stream passes the cap

@@ -12,7 +12,15 @@ from flask.typing import ResponseReturnValue
 from flask.views import MethodView
 
 from app import runtime
-from app.api import BEARER, ApiError, Blueprint, error_response, idempotency_key, request_session
+from app.api import (
+    BEARER,
+    ApiError,
+    Blueprint,
+    cap_request_body,
+    error_response,
+    idempotency_key,
+    request_session,
+)
 from app.auth import current_user, require_permission
 from app.features.company import import_settings
 from app.features.users import csv_import
@@ -75,9 +83,7 @@ def read_upload() -> bytes:
     body. Oversized bodies are refused from Content-Length, or while streaming, never read whole."""
     limit = runtime.settings().csv_max_bytes
     wire_limit = limit * 4 // 3 + 64 * 1024  # base64 and multipart overhead
-    if request.content_length is not None and request.content_length > wire_limit:
-        raise _too_large(limit)
-    request.max_content_length = wire_limit  # a chunked body is cut off at the limit (413)
+    cap_request_body(wire_limit, _too_large(limit))  # a chunked body is cut off at the limit (413)
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file") or next(iter(request.files.values()), None)
         if upload is None:
