@@ -10,7 +10,6 @@ from app.auth import issue_access_token
 from app.features.auth import service as auth_service
 from app.features.company.service import is_valid_timezone
 from app.features.identity import service as identity
-from app.features.identity.catalogue import CREATOR_ROLE, SUPER_ADMIN_ROLE
 
 
 def register_cli(app: Flask) -> None:
@@ -42,7 +41,7 @@ def register_cli(app: Flask) -> None:
                 admin_email,
                 admin_name,
                 timezone,
-                admin_role=SUPER_ADMIN_ROLE if super_admin else CREATOR_ROLE,
+                super_admin=super_admin,
             )
             company_id, admin_id = company.id, admin.id
         token = issue_access_token(admin_id, company_id, ttl_seconds=token_ttl)

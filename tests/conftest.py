@@ -45,7 +45,6 @@ from app import create_app, db, runtime  # noqa: E402
 from app.auth import issue_access_token  # noqa: E402
 from app.config import Settings, load_settings  # noqa: E402
 from app.features.identity import service as identity  # noqa: E402
-from app.features.identity.catalogue import CREATOR_ROLE, SUPER_ADMIN_ROLE  # noqa: E402
 from app.jobs.rq_plumbing import JSONJob, queue  # noqa: E402
 
 ADMIN_DB_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -212,7 +211,7 @@ def make_tenant(app: Flask) -> Callable[..., Tenant]:
                 name,
                 admin_email or f"admin-{secrets.token_hex(3)}@example.com",
                 "Admin",
-                admin_role=SUPER_ADMIN_ROLE if super_admin else CREATOR_ROLE,
+                super_admin=super_admin,
             )
             ids = company.id, admin.id
         return Tenant(ids[0], ids[1], issue_access_token(ids[1], ids[0]))

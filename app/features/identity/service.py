@@ -6,7 +6,13 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from app.features.identity.catalogue import CREATOR_ROLE, DEFAULT_ROLES, PERMISSIONS, category_of
+from app.features.identity.catalogue import (
+    CREATOR_ROLE,
+    DEFAULT_ROLES,
+    PERMISSIONS,
+    SUPER_ADMIN_ROLE,
+    category_of,
+)
 from app.features.identity.models import Company, Permission, Role, User, UserRole, role_permissions
 from app.features.wallets.service import create_wallet
 
@@ -46,10 +52,10 @@ def create_company(
     admin_name: str,
     timezone: str | None = None,
     domains: list[str] | None = None,
-    admin_role: str = CREATOR_ROLE,
+    super_admin: bool = False,
 ) -> tuple[Company, User]:
-    """A company with its default roles and a first user holding `admin_role` (Company Admin:
-    everything within the company; Super Admin only for platform operators)."""
+    """A company with its default roles and a first user who is its Company Admin (everything
+    within the company), or with `super_admin` a Super Admin (a platform operator)."""
     company = Company(name=name)
     if timezone:
         company.timezone = timezone
@@ -63,6 +69,7 @@ def create_company(
     admin = User(company_id=company.id, email=admin_email.strip().lower(), name=admin_name)
     session.add(admin)
     session.flush()
+    admin_role = SUPER_ADMIN_ROLE if super_admin else CREATOR_ROLE
     session.add(UserRole(user_id=admin.id, role_id=roles[admin_role].id))
     session.flush()
     create_wallet(session, admin)
