@@ -19,6 +19,7 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from app import db
+from app import errors as domain
 from app import logging as app_logging
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,32 @@ _DEFAULT_CODES = {
     500: "INTERNAL_ERROR",
     503: "UNAVAILABLE",
 }
+
+
+# The one mapping from domain errors (app/errors.py) to HTTP statuses; most specific class first.
+DOMAIN_STATUS: tuple[tuple[type[domain.DomainError], int], ...] = (
+    (domain.Invalid, 400),
+    (domain.Unauthenticated, 401),
+    (domain.Forbidden, 403),
+    (domain.NotFound, 404),
+    (domain.Conflict, 409),
+    (domain.TooLarge, 413),
+    (domain.RateLimited, 429),
+    (domain.Unavailable, 503),
+    (domain.PermanentJobError, 422),
+)
+
+
+def domain_status(error: domain.DomainError) -> int:
+    return next((status for cls, status in DOMAIN_STATUS if isinstance(error, cls)), 400)
+
+
+def domain_error_response(error: domain.DomainError) -> Response:
+    response = error_response(domain_status(error), error.message, error.code, error.details)
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 class ApiError(Exception):
@@ -200,6 +227,8 @@ def init_app(app: Flask) -> Api:
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> Response:
         return error_response(error.status, error.message, error.code, error.details)
+
+    app.register_error_handler(domain.DomainError, domain_error_response)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import text
 
 from app.cron.schedule import scheduled
+from app.errors import Invalid, Unavailable
 from app.jobs import JobContext, PermanentJobError, task
 
 
@@ -39,3 +40,11 @@ def permanent(ctx: JobContext) -> None:
 @scheduled("probe-fail", cron="0 0 1 1 *", description="test-only task that always fails")
 def probe_fail() -> dict[str, Any]:
     raise RuntimeError("probe cron failure")
+
+
+@task("probe.domain_error", max_attempts=3)
+def domain_error(ctx: JobContext, kind: str = "invalid") -> None:
+    """Raise a domain error: permanent ones fail the job at once, transient ones are retried."""
+    if kind == "unavailable":
+        raise Unavailable("the provider is down")
+    raise Invalid("this input can never work", "BAD_INPUT")

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.errors import PermanentJobError
 
-class PermanentJobError(Exception):
-    """Raised by a task when retrying cannot help (bad input, missing data): fail at once."""
+__all__ = ["JobContext", "PermanentJobError", "TaskSpec", "get_task", "known_kinds", "task"]
 
 
 @dataclass

@@ -24,8 +24,9 @@ from sqlalchemy import Connection, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from app import db
+from app.errors import DomainError
 from app.jobs.models import ACTIVE_STATUSES, Job, JobStatus
-from app.jobs.registry import JobContext, PermanentJobError, get_task
+from app.jobs.registry import JobContext, get_task
 from app.jobs.waiting import announce
 from app.logging import job_log_context
 
@@ -135,7 +136,9 @@ def _run_locked(control: Connection, job_id: str) -> dict[str, Any] | None:
             announce(job_id, JobStatus.SUCCEEDED)
         except Exception as exc:
             session.rollback()
-            final = _record_failure(control, job_id, exc, permanent=isinstance(exc, PermanentJobError))
+            final = _record_failure(
+                control, job_id, exc, permanent=isinstance(exc, DomainError) and exc.permanent
+            )
             if final:
                 _stop_rq_retries()
                 announce(job_id, JobStatus.FAILED)
