@@ -54,6 +54,16 @@ _MARKER_KEY = "valorize:test-db"  # this db holds only test data
 _CLAIM_TTL = 600
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`soak` tests (full-size fault and fuzz runs) run only when a -m expression names them."""
+    if "soak" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="full-size run: select it with -m soak")
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(skip)
+
+
 def _admin_engine() -> Any:
     url = make_url(ADMIN_DB_URL)
     if url.drivername in ("postgresql", "postgres"):
