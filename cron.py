@@ -2,18 +2,21 @@
 
     python cron.py list             the schedule (task, cron expression in UTC, queue)
     python cron.py run <task>       run once now; exit code 0 on success, 1 on failure
-    python cron.py serve            register the schedule with rq-scheduler and run it
+    python cron.py serve            run rq-scheduler with the schedule, and the kernel pump
 
 `run` is what a Railway cron service calls; `serve` is for hosts without a cron service (exactly
 one scheduler should run, though a second one is harmless: registration is idempotent and
-rq-scheduler takes a lock). Every run is recorded in `cron_runs`.
+rq-scheduler takes a lock). `serve` rides out Redis and Postgres outages and registers the schedule
+again when Redis comes back empty. Every run is recorded in `cron_runs`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 
 from app import runtime
 from app.config import ConfigError
@@ -31,7 +34,6 @@ def main(argv: list[str] | None = None) -> int:
     run_cmd = commands.add_parser("run", help="run one task now")
     run_cmd.add_argument("task")
     serve_cmd = commands.add_parser("serve", help="run rq-scheduler with the schedule")
-    serve_cmd.add_argument("--interval", type=int, default=15, help="seconds between scheduler polls")
     serve_cmd.add_argument("--register-only", action="store_true", help="register the schedule and exit")
     args = parser.parse_args(argv)
 
@@ -61,11 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.task}: succeeded (cron_run {run.id}) {run.summary}")
         return 0
 
-    registered = register_schedule(runtime.redis())
-    print(f"cron: registered {', '.join(registered)}")
     if args.register_only:
+        registered = register_schedule(runtime.redis())
+        print(f"cron: registered {', '.join(registered)}")
         return 0
-    run_scheduler(runtime.redis(), interval=args.interval)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    log.info("scheduler starting")  # the loop registers the schedule on its first tick
+    run_scheduler(runtime.redis(), stop)
     return 0
 
 

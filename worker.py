@@ -1,28 +1,27 @@
 """The RQ worker: runs queued jobs with the app's config and services.
 
-    python worker.py [--burst] [--queues default,emails] [--name NAME]
+    python worker.py [--burst] [--queues default,emails] [--name NAME] [--no-pump]
 
+Jobs run in this process (app.jobs.worker.KernelWorker). Beside the job loop, a thread runs the
+kernel pump (due retries, the reconciler once a minute, the worker's heartbeat), so recovery never
+waits behind a backlog. Redis or Postgres going away is ridden out with reconnects, never an exit.
 SIGTERM is a warm shutdown: the running job finishes before the process exits. If the platform
-kills the process anyway, the job's transaction rolls back and the job runs again (RQ's abandoned-
-job handling or the reconciler), so a redeploy never loses it.
+kills the process anyway, the job's transaction rolls back and the job runs again (the reconciler
+sees its advisory lock released), so a redeploy never loses it.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
-import socket
 import sys
-
-from rq import Worker
-from rq.serializers import JSONSerializer
 
 from app import runtime
 from app.config import ConfigError
+from app.cron.pump import Pump
 from app.jobs.registry import load_task_modules
-from app.jobs.rq_plumbing import JSONJob, queue
-from app.logging import bind, configure
+from app.jobs.worker import WorkerLoop
+from app.logging import configure
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,9 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     parser.add_argument("--queues", help="comma-separated queue names (default: RQ_QUEUES)")
     parser.add_argument("--name", help="worker name (default: host.pid)")
-    parser.add_argument(
-        "--no-scheduler", action="store_true", help="don't run RQ's scheduler (delayed retries)"
-    )
+    parser.add_argument("--no-pump", action="store_true", help="don't run the kernel pump (tests only)")
     args = parser.parse_args(argv)
 
     try:
@@ -43,20 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     configure(settings.log_level, service="worker")
     load_task_modules()
 
-    connection = runtime.redis()
-    names = [q.strip() for q in args.queues.split(",")] if args.queues else list(settings.rq_queues)
-    worker = Worker(
-        [queue(name, connection) for name in names],
-        connection=connection,
-        job_class=JSONJob,
-        serializer=JSONSerializer,
-        name=args.name or f"{socket.gethostname()}.{os.getpid()}",
-    )
-    bind(worker=worker.name)
+    names = [q.strip() for q in (args.queues or ",".join(settings.rq_queues)).split(",") if q.strip()]
+    loop = WorkerLoop(settings.redis_url, names, args.name, settings.log_level)
+    if not args.no_pump:
+        Pump(on_tick=loop.beat).start_thread()
     logging.getLogger(__name__).info("worker starting", extra={"queues": names})
-    # RQ's scheduler moves retries waiting out their backoff back onto the queues.
-    worker.work(burst=args.burst, with_scheduler=not args.no_scheduler, logging_level=settings.log_level)
-    return 0
+    return loop.serve(burst=args.burst)
 
 
 if __name__ == "__main__":

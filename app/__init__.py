@@ -48,7 +48,6 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(metrics.blp)
     api.register_blueprint(job_views.blp)
-    api.register_blueprint(job_views.ops)
 
     from app.features.compliments import views as compliment_views
     from app.features.values import views as value_views
@@ -86,12 +85,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_blueprint(dashboard_views.compliments)
 
     # Scheduled tasks and their operator routes (issue 6).
-    from app.features.ops import views as ops_views
+    from app.cron import views as cron_views
     from app.features.wallets import management_views as wallet_management_views
 
     api.register_blueprint(wallet_management_views.reset_blp)
     api.register_blueprint(wallet_management_views.management_blp)
-    api.register_blueprint(ops_views.blp)
+    api.register_blueprint(cron_views.ops)
+    api.register_blueprint(cron_views.runs)
 
     # CSV import and welcome emails (issue 5).
     from app.features.company import import_settings_views

@@ -14,6 +14,9 @@ import flask_smorest
 import marshmallow as ma
 from flask import Flask, Response, g, jsonify, request
 from flask_smorest.arguments import ArgumentsMixin
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
@@ -220,8 +223,13 @@ def init_app(app: Flask) -> Api:
     @app.teardown_request
     def _close_session(exc: BaseException | None) -> None:
         session: Session | None = g.pop("db_session", None)
-        if session is not None:
+        if session is None:
+            return
+        try:
             session.rollback()  # anything a view did not commit is discarded
+        except Exception:  # a commit that failed half-way (connection lost): nothing left to undo
+            log.debug("rollback at teardown failed", exc_info=True)
+        finally:
             session.close()
 
     @app.errorhandler(ApiError)
@@ -234,10 +242,27 @@ def init_app(app: Flask) -> Api:
     def _unexpected(error: Exception) -> Response:
         if isinstance(error, HTTPException):
             return api.handle_http_exception(error)
+        if _is_outage(error):
+            # Postgres or Redis is restarting or unreachable: nothing was written; try again soon.
+            log.warning("dependency unavailable", extra={"error": f"{type(error).__name__}: {error}"[:500]})
+            return domain_error_response(
+                domain.Unavailable("The service is briefly unavailable; try again in a few seconds")
+            )
         log.exception("unhandled error")
         return error_response(500, "Internal server error", "INTERNAL_ERROR")
 
     return api
+
+
+def _is_outage(error: BaseException) -> bool:
+    """A lost or refused connection to Postgres or Redis (not a bad query, not a constraint)."""
+    if isinstance(error, RedisConnectionError | RedisTimeoutError):
+        return True
+    if isinstance(error, sa_exc.DBAPIError):
+        return error.connection_invalidated or isinstance(
+            error, sa_exc.OperationalError | sa_exc.InterfaceError
+        )
+    return isinstance(error, sa_exc.TimeoutError)  # the pool gave up waiting for a connection
 
 
 def request_session() -> Session:

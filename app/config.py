@@ -63,6 +63,10 @@ class Settings:
     # Reverse proxies in front of the web process whose X-Forwarded-For/-Proto/-Host we trust
     # (Railway: 1). With 0, URLs we build (logo links) and logged client addresses are the socket's.
     trusted_proxy_hops: int = 0
+    # The kernel pump (in every worker and in `cron.py serve`): publishes due retries and deferrals
+    # every tick and reconciles once per interval (one process at a time, recorded in cron_runs).
+    job_pump_interval_seconds: float = 1.0
+    reconcile_interval_seconds: int = 60
 
     @property
     def is_production(self) -> bool:
@@ -149,6 +153,10 @@ def _parse(env: Env, app_env: str) -> Settings:
         csv_sync_check_rows=env.int("CSV_SYNC_CHECK_ROWS", 5_000, validate=Range(min=0)),
         import_send_invites=env.bool("IMPORT_SEND_INVITES", True),
         trusted_proxy_hops=env.int("TRUSTED_PROXY_HOPS", 0, validate=Range(min=0, max=5)),
+        job_pump_interval_seconds=env.float(
+            "JOB_PUMP_INTERVAL_SECONDS", 1.0, validate=Range(min=0.05, max=60)
+        ),
+        reconcile_interval_seconds=env.int("RECONCILE_INTERVAL_SECONDS", 60, validate=Range(min=1)),
     )
 
 

@@ -29,8 +29,6 @@ import redis
 from alembic.config import Config
 from flask import Flask
 from flask.testing import FlaskClient
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -45,7 +43,9 @@ from app import create_app, db, runtime  # noqa: E402
 from app.auth import issue_access_token  # noqa: E402
 from app.config import Settings, load_settings  # noqa: E402
 from app.features.identity import service as identity  # noqa: E402
-from app.jobs.rq_plumbing import JSONJob, queue  # noqa: E402
+from app.jobs.reconciler import publish_due  # noqa: E402
+from app.jobs.rq_plumbing import worker_redis  # noqa: E402
+from app.jobs.worker import build_worker  # noqa: E402
 
 ADMIN_DB_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BASE_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -71,6 +71,13 @@ def _admin_engine() -> Any:
     return create_engine(url, isolation_level="AUTOCOMMIT")
 
 
+def create_probe_tables(conn: Any) -> None:
+    """The probe tasks' side-effect tables (test-only). `probe_unique_effects` has one row per job
+    at most: a second effect of the same job would violate its primary key."""
+    conn.execute(text("CREATE TABLE probe_effects (id serial PRIMARY KEY, job_id text, note text)"))
+    conn.execute(text("CREATE TABLE probe_unique_effects (job_id text PRIMARY KEY, note text)"))
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     name = f"valorize_test_{secrets.token_hex(4)}"
@@ -82,8 +89,8 @@ def database_url() -> Iterator[str]:
     config.attributes["database_url"] = url
     config.attributes["configure_logger"] = False
     command.upgrade(config, "head")
-    with create_engine(url).begin() as conn:  # the probe tasks' side-effect table (test-only)
-        conn.execute(text("CREATE TABLE probe_effects (id serial PRIMARY KEY, job_id text, note text)"))
+    with create_engine(url).begin() as conn:
+        create_probe_tables(conn)
     yield url
     with contextlib.suppress(RuntimeError):  # the engine exists only if a test used it
         db.engine().dispose()
@@ -254,16 +261,21 @@ def make_user(app: Flask) -> Callable[..., tuple[str, str]]:
 
 def run_worker(
     settings: Settings, *, max_jobs: int | None = None, queues: tuple[str, ...] | None = None
-) -> None:
-    """Drain the queues in-process with a real RQ worker (no fork) until they are empty."""
-    connection = runtime.redis()
-    worker = SimpleWorker(
-        [queue(name, connection) for name in (queues or settings.rq_queues)],
-        connection=connection,
-        job_class=JSONJob,
-        serializer=JSONSerializer,
-    )
-    worker.work(burst=True, max_jobs=max_jobs, with_scheduler=False, logging_level="WARNING")
+) -> int:
+    """Drain the queues in-process with the worker class we ship (no subprocess), publishing due
+    retries and deferrals between passes as the pump does, until nothing is runnable now.
+    Returns how many jobs ran."""
+    ran = 0
+    while max_jobs is None or ran < max_jobs:
+        worker = build_worker(
+            queues or settings.rq_queues, worker_redis(settings.redis_url), f"test-{secrets.token_hex(4)}"
+        )
+        left = None if max_jobs is None else max_jobs - ran
+        worker.work(burst=True, max_jobs=left, with_scheduler=False, logging_level="WARNING")
+        ran += worker.executed
+        if (max_jobs is not None and ran >= max_jobs) or not publish_due():
+            break
+    return ran
 
 
 @pytest.fixture
@@ -281,16 +293,21 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
 _started_workers: list[subprocess.Popen[bytes]] = []
 
 
-def start_worker_process(**env_overrides: str) -> subprocess.Popen[bytes]:
+def start_worker_process(*args: str, **env_overrides: str) -> subprocess.Popen[bytes]:
     """worker.py as a real process in its own process group (so a test can kill -9 all of it).
+    Extra `args` go to worker.py (`--no-pump` when the test drives the reconciler itself).
     Whatever a test leaves running is killed when the test ends (see `_clean_state`)."""
+    log_dir = os.environ.get("TEST_PROCESS_LOG_DIR")  # set it to keep the workers' logs
+    output: Any = subprocess.DEVNULL
+    if log_dir:
+        output = open(Path(log_dir) / f"worker-{time.time_ns()}.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "worker.py"), "--no-scheduler"],
+        [sys.executable, str(ROOT / "worker.py"), *args],
         cwd=ROOT,
         env=subprocess_env(**env_overrides),
         start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
     )
     _started_workers.append(process)
     return process
@@ -521,7 +538,7 @@ def private_postgres(settings: Settings) -> Iterator[PrivatePostgres]:
     command.upgrade(config, "head")
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE probe_effects (id serial PRIMARY KEY, job_id text, note text)"))
+        create_probe_tables(conn)
     engine.dispose()
     runtime.init(replace(runtime.settings(), database_url=url))  # layers on other swaps
     yield server

@@ -73,6 +73,9 @@ class _Handler:
             self.stalled.set()
             while not held.is_set():
                 await asyncio.sleep(0.02)
+            with self.lock:  # held once: a later attempt of the same message goes through
+                for recipient in envelope.rcpt_tos:
+                    self.held.pop(recipient.lower(), None)
             return "451 dropped by the test"
         with self.lock:
             self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
@@ -104,7 +107,8 @@ class SmtpServer:
 
     def hold(self, address: str) -> threading.Event:
         """Stall the message to `address` in DATA until the returned event is set; it is then
-        refused, never delivered. `stalled` is set once the stall began."""
+        refused, never delivered (a later message to the address is accepted). `stalled` is set
+        once the stall began."""
         event = threading.Event()
         self.handler.held[address.lower()] = event
         return event

@@ -48,3 +48,39 @@ def domain_error(ctx: JobContext, kind: str = "invalid") -> None:
     if kind == "unavailable":
         raise Unavailable("the provider is down")
     raise Invalid("this input can never work", "BAD_INPUT")
+
+
+@task("probe.defer")
+def defer(ctx: JobContext, times: int = 1) -> dict[str, Any]:
+    """Write one effect per slice and defer `times` times (0 s), as a rate-limited batch does."""
+    ctx.session.execute(
+        text("INSERT INTO probe_effects (job_id, note) VALUES (:j, 'slice')"), {"j": ctx.job_id}
+    )
+    done = ctx.session.execute(
+        text("SELECT count(*) FROM probe_effects WHERE job_id = :j"), {"j": ctx.job_id}
+    )
+    slices = int(done.scalar_one())
+    if slices <= times:
+        ctx.defer(0, f"deferred {slices}")
+    return {"slices": slices}
+
+
+@task("probe.unique", max_attempts=10)
+def unique(ctx: JobContext, note: str = "", seconds: float = 0.0) -> dict[str, Any]:
+    """One effect under a primary key (a second effect of the job would fail the transaction)."""
+    if seconds:
+        time.sleep(seconds)
+    ctx.session.execute(
+        text("INSERT INTO probe_unique_effects (job_id, note) VALUES (:j, :n)"), {"j": ctx.job_id, "n": note}
+    )
+    return {"note": note}
+
+
+@task("probe.bulk", queue="emails")
+def bulk(ctx: JobContext, note: str = "", seconds: float = 0.0) -> dict[str, Any]:
+    """Stands for a bulk email batch: on the emails queue, takes a while."""
+    time.sleep(seconds)
+    ctx.session.execute(
+        text("INSERT INTO probe_effects (job_id, note) VALUES (:j, 'bulk')"), {"j": ctx.job_id}
+    )
+    return {}

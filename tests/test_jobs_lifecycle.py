@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select, text
 
 from app import db, runtime
 from app.cron.models import CronRun
 from app.jobs import enqueue
 from app.jobs.models import Job
+from app.jobs.reconciler import publish_due
 from app.jobs.rq_plumbing import JSONJob, queue
+from app.jobs.service import push_to_rq
 
 
 def _job(job_id: str) -> Job:
@@ -48,7 +49,12 @@ def test_post_answers_202_and_worker_completes_the_audited_job(client, make_tena
     assert job["progress"] == 100
     assert job["error"] is None
     # The reconciler saw its own job running (lock held) and left it alone.
-    assert job["result"]["summary"] == {"examined": 1, "republished": 0, "marked_queued": 0}
+    assert job["result"]["summary"] == {
+        "examined": 1,
+        "republished": 0,
+        "marked_queued": 0,
+        "published_due": 0,
+    }
     for stamp in ("created_at", "enqueued_at", "started_at", "finished_at"):
         assert job[stamp] is not None, stamp
     assert job["created_at"] <= job["enqueued_at"] <= job["started_at"] <= job["finished_at"]
@@ -94,17 +100,53 @@ def test_job_that_fails_twice_then_succeeds_has_one_effect(settings, worker):
     assert _effects(job_id) == 1
 
 
-def test_retries_wait_out_an_exponential_backoff(settings, worker):
+def _make_due(job_id: str) -> None:
+    with db.engine().begin() as conn:
+        conn.execute(text("UPDATE jobs SET next_attempt_at = now() WHERE id = :id"), {"id": job_id})
+
+
+def test_retries_wait_out_an_exponential_backoff_in_postgres(settings, worker):
+    """A failed attempt waits in the row (`next_attempt_at`), on no Redis queue, so no worker's
+    death can freeze it; the pump publishes it when due. Backoff: base, 3·base, 9·base…"""
     runtime.init(replace(settings, job_retry_backoff_seconds=7))
     job_id = _enqueue("probe.effect", {"fail_attempts": 99})
-    rq_job = JSONJob.fetch(job_id, connection=runtime.redis())
-    assert rq_job.retry_intervals == [7, 21]
-
     worker(max_jobs=1)
-    registry = ScheduledJobRegistry(queue=queue("default", runtime.redis()))
-    assert job_id in registry.get_job_ids()  # not back on the queue until the backoff elapses
-    assert queue("default", runtime.redis()).count == 0
-    assert _job(job_id).status == "queued"
+    job = _job(job_id)
+    for attempt, wait in ((1, 7), (2, 21)):
+        assert (job.status, job.attempts) == ("queued", attempt)
+        waited = (job.next_attempt_at - job.updated_at).total_seconds()
+        assert wait <= waited < wait + 1
+        assert queue("default", runtime.redis()).count == 0  # not on Redis until due
+        assert publish_due() == []
+        _make_due(job_id)
+        assert publish_due() == [job_id]
+        assert _job(job_id).next_attempt_at is None
+        worker(max_jobs=1)
+        job = _job(job_id)
+    assert (job.status, job.attempts, job.next_attempt_at) == ("failed", 3, None)
+
+
+def test_a_retry_delivered_before_its_time_is_not_run(settings, worker):
+    runtime.init(replace(settings, job_retry_backoff_seconds=60))
+    job_id = _enqueue("probe.effect", {"fail_attempts": 1})
+    worker(max_jobs=1)
+    # A stray copy on Redis (a duplicate delivery) must not jump the backoff.
+    push_to_rq([_job(job_id)])
+    worker()
+    assert (_job(job_id).status, _job(job_id).attempts) == ("queued", 1)
+
+
+def test_a_deferred_job_commits_its_progress_and_keeps_its_attempts(settings, worker):
+    job_id = _enqueue("probe.defer", {"times": 2})
+    worker(max_jobs=1)
+    job = _job(job_id)
+    assert (job.status, job.attempts) == ("queued", 0)
+    assert job.next_attempt_at is not None and job.error == "deferred 1"
+    assert _effects(job_id) == 1  # the first slice's work committed with the deferral
+    worker()  # probe.defer defers 0 s, so the pump's publish_due brings it back at once
+    job = _job(job_id)
+    assert (job.status, job.attempts, job.result) == ("succeeded", 1, {"slices": 3})
+    assert _effects(job_id) == 3
 
 
 def test_permanent_error_fails_at_once_without_retries(settings, worker):

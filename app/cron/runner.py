@@ -21,8 +21,9 @@ class TaskFailed(RuntimeError):
         self.run_id = run_id
 
 
-def run_task(name: str, trigger: str) -> CronRun:
-    """Run `name` now. Raises TaskFailed (after recording the failure) when the task raises."""
+def run_task(name: str, trigger: str, **options: Any) -> CronRun:
+    """Run `name` now (with `options` as keyword arguments). Raises TaskFailed (after recording the
+    failure) when the task raises."""
     task = schedule.get(name)
     with db.session_scope() as session:
         run = CronRun(task=name, trigger=trigger, host=socket.gethostname())
@@ -31,9 +32,9 @@ def run_task(name: str, trigger: str) -> CronRun:
         run_id = run.id
     log.info("cron task started", extra={"task": name, "trigger": trigger, "cron_run_id": run_id})
     try:
-        summary = task.func()
+        summary = task.func(**options)
     except Exception as exc:
-        _finish(run_id, "failed", None, f"{type(exc).__name__}: {exc}")
+        _finish(run_id, "failed", None, f"{type(exc).__name__}: {exc}"[:4000])
         log.exception("cron task failed", extra={"task": name, "cron_run_id": run_id})
         raise TaskFailed(run_id, f"{name} failed: {type(exc).__name__}: {exc}") from exc
     _finish(run_id, "succeeded", summary, None)

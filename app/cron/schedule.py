@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from croniter import croniter
 
-CronFunc = Callable[[], dict[str, Any]]
+from app.jobs.registry import load_task_modules
+
+CronFunc = Callable[..., dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,6 @@ def get(name: str) -> ScheduledTask:
 
 
 def _load() -> None:
-    # Scheduled tasks live in the kernel and in feature `scheduled` modules; the task registry
-    # imports both, so one import path serves the worker and the cron runner alike.
-    from app.jobs.registry import load_task_modules
-
-    importlib.import_module("app.jobs.scheduled")
+    # Scheduled tasks live in `scheduled` modules here and in the features; the task registry
+    # loads them all, so one import path serves the worker and the cron runner alike.
     load_task_modules()

@@ -15,7 +15,7 @@ from app.db import Base, utcnow
 
 class JobStatus(enum.StrEnum):
     PENDING = "pending"  # row committed, not yet on Redis
-    QUEUED = "queued"  # on Redis (first run or waiting for a retry)
+    QUEUED = "queued"  # on Redis, or waiting in Postgres for `next_attempt_at` (a retry or a deferral)
     STARTED = "started"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -43,6 +43,12 @@ class Job(Base):
             "status",
             "updated_at",
             postgresql_where=text("status IN ('pending','queued','started')"),
+        ),
+        # Retries and deferrals waiting for their time (published by the kernel pump when due).
+        Index(
+            "ix_jobs_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'queued' AND next_attempt_at IS NOT NULL"),
         ),
         Index("ix_jobs_company_created", "company_id", "created_at"),
         Index(
@@ -73,6 +79,7 @@ class Job(Base):
     worker_name: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     enqueued_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]  # set while a retry/deferral waits; on no Redis queue
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=func.now())

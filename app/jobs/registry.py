@@ -7,13 +7,35 @@ import os
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.orm import Session
 
 from app.errors import PermanentJobError
 
-__all__ = ["JobContext", "PermanentJobError", "TaskSpec", "get_task", "known_kinds", "task"]
+__all__ = [
+    "Deferred",
+    "JobCanceled",
+    "JobContext",
+    "PermanentJobError",
+    "TaskSpec",
+    "get_task",
+    "known_kinds",
+    "task",
+]
+
+
+class Deferred(Exception):
+    """Raised by `JobContext.defer`: commit the progress so far and run again after `seconds`."""
+
+    def __init__(self, seconds: float, note: str) -> None:
+        super().__init__(note)
+        self.seconds = max(0.0, float(seconds))
+        self.note = note
+
+
+class JobCanceled(Exception):
+    """The row was canceled while the task ran: its effects roll back."""
 
 
 @dataclass
@@ -30,7 +52,14 @@ class JobContext:
     report_progress: Callable[[int], None]
 
     def progress(self, percent: int) -> None:
+        """Publish progress (visible at once on /jobs/<id>). Raises JobCanceled when an operator
+        canceled the job meanwhile, so a long task stops at its next progress report."""
         self.report_progress(max(0, min(100, int(percent))))
+
+    def defer(self, seconds: float, note: str) -> NoReturn:
+        """Stop here and run again in `seconds` (a rate limit's window): what the task wrote so far
+        commits, the attempt is not spent, and no worker waits meanwhile."""
+        raise Deferred(seconds, note)
 
 
 TaskFunc = Callable[..., dict[str, Any] | None]
@@ -75,20 +104,22 @@ def known_kinds() -> list[str]:
 
 
 _loaded = False
+# Where task and scheduled-task modules live. Named, not imported: the kernel depends on neither
+# the scheduling layer nor the features; they register themselves when loaded.
+TASK_PACKAGES = ("app.cron", "app.features")
 
 
 def load_task_modules() -> None:
-    """Import every `tasks` module of the kernel and the features (and any extra listed in
+    """Import every `tasks` and `scheduled` module under TASK_PACKAGES (and any extra listed in
     VALORIZE_EXTRA_TASK_MODULES, which the test-suite uses for its probe tasks)."""
     global _loaded
     if _loaded:
         return
-    import app.features as features
-
-    importlib.import_module("app.jobs.tasks")
-    for module in pkgutil.walk_packages(features.__path__, prefix="app.features."):
-        if module.name.rsplit(".", 1)[-1] in ("tasks", "scheduled"):
-            importlib.import_module(module.name)
+    for package_name in TASK_PACKAGES:
+        package = importlib.import_module(package_name)
+        for module in pkgutil.walk_packages(package.__path__, prefix=f"{package_name}."):
+            if module.name.rsplit(".", 1)[-1] in ("tasks", "scheduled"):
+                importlib.import_module(module.name)
     for extra in filter(None, os.environ.get("VALORIZE_EXTRA_TASK_MODULES", "").split(",")):
         importlib.import_module(extra.strip())
     _loaded = True

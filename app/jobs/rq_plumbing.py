@@ -26,5 +26,12 @@ def redis_connection(url: str) -> Redis:
     return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
 
 
+@cache
+def worker_redis(url: str) -> Redis:
+    """The worker's own client: RQ raises its socket timeout above the blocking dequeue's, which
+    must not leak into the client that tasks and the pump use (runtime.redis(), 5 s)."""
+    return Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
+
+
 def queue(name: str, connection: Redis) -> Queue:
     return Queue(name, connection=connection, job_class=JSONJob, serializer=JSONSerializer)

@@ -1,14 +1,19 @@
 """What the RQ worker executes for every job: `run_job(job_id)`.
 
 Guarantees, with RQ's at-least-once delivery underneath:
-- One execution at a time per job: the runner holds a Postgres advisory lock on a dedicated
-  connection while the task runs. If the worker dies, Postgres drops the connection and the lock,
-  which is how the reconciler tells a dead run from a slow one.
+- One execution at a time per job: the runner holds a Postgres advisory lock (session level, on a
+  control connection) while the task runs. A delivery that finds the lock taken is a duplicate and
+  is dropped. If the worker dies, Postgres drops the connection and the lock, which is how the
+  reconciler tells a dead run from a slow one.
 - Exactly once in effect for database work: the task's writes and the `succeeded` marker commit in
   one transaction. A run killed before that commit leaves nothing behind; a duplicate delivery after
   it finds the row finished and does nothing.
-- Attempts are counted in the row; RQ only schedules the retries (with backoff). The final
-  `failed` is written after the last attempt.
+- Attempts, retries and deferrals live in the row, not in RQ: a failed attempt with attempts left
+  goes back to `queued` with `next_attempt_at` (exponential backoff) and the kernel pump publishes
+  it when due; a task that defers (a rate limit's window) commits its progress and waits the same
+  way without spending an attempt. The final `failed` is written after the last attempt.
+- Audit times are the wall-clock times of the events (`clock_timestamp()`), not the start of the
+  transaction that records them.
 """
 
 from __future__ import annotations
@@ -16,158 +21,212 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import zlib
+from datetime import timedelta
 from typing import Any
 
 from rq import get_current_job
 from sqlalchemy import Connection, func, select, text, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
 
-from app import db
+from app import db, runtime
 from app.errors import DomainError
 from app.jobs.models import ACTIVE_STATUSES, Job, JobStatus
-from app.jobs.registry import JobContext, get_task
+from app.jobs.registry import Deferred, JobCanceled, JobContext, get_task
 from app.jobs.waiting import announce
 from app.logging import job_log_context
 
 log = logging.getLogger(__name__)
 
 _ERROR_LIMIT = 4000
+_NAMESPACE = zlib.crc32(b"valorize-job")
 
 
 def advisory_key(job_id: str) -> int:
     """A stable signed 64-bit key for pg_advisory_lock, namespaced so other locks can't collide."""
-    high = zlib.crc32(b"valorize-job")
-    low = zlib.crc32(job_id.encode())
-    key = (high << 32) | low
+    key = (_NAMESPACE << 32) | zlib.crc32(job_id.encode())
     return key - (1 << 64) if key >= (1 << 63) else key
 
 
+def advisory_key_halves(job_id: str) -> tuple[int, int]:
+    """(classid, objid) under which pg_locks shows the job's lock."""
+    return _NAMESPACE, zlib.crc32(job_id.encode())
+
+
 def run_job(job_id: str) -> dict[str, Any] | None:
-    with db.engine().connect() as control:
+    with _connect_when_postgres_answers(job_id) as control:
         # The control connection holds the lock and writes lifecycle updates (autocommit), so
         # observers see `started` and progress while the task's own transaction is still open.
         control = control.execution_options(isolation_level="AUTOCOMMIT")
         key = advisory_key(job_id)
-        control.execute(select(func.pg_advisory_lock(key)))
+        if not control.execute(select(func.pg_try_advisory_lock(key))).scalar():
+            log.info("duplicate delivery dropped: the job runs elsewhere", extra={"job_id": job_id})
+            return {"skipped": "running elsewhere"}
         try:
             return _run_locked(control, job_id)
         finally:
             try:
                 control.execute(select(func.pg_advisory_unlock(key)))
             except DBAPIError:  # the connection died (Postgres restart): its lock died with it
+                control.invalidate()
                 log.warning("could not release job lock; connection lost", extra={"job_id": job_id})
 
 
+def _connect_when_postgres_answers(job_id: str) -> Connection:
+    """A connection, waiting (with backoff) while Postgres is unreachable: no job can run without
+    it, and holding this delivery beats failing it and every other queued job in a tight loop. The
+    job's time limit (RQ's death penalty) still bounds the wait."""
+    delay, waited = 0.25, False
+    while True:
+        try:
+            connection = db.engine().connect()
+        except OperationalError as exc:
+            if not waited:
+                log.warning(
+                    "postgres unavailable; job waits for it", extra={"job_id": job_id, "error": str(exc)}
+                )
+                waited = True
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            continue
+        if waited:
+            log.warning("postgres back; job proceeds", extra={"job_id": job_id})
+        return connection
+
+
+_START = text(
+    """
+    UPDATE jobs SET status = 'started', attempts = attempts + 1, next_attempt_at = NULL,
+                    started_at = clock_timestamp(), updated_at = clock_timestamp(), worker_name = :worker
+    WHERE id = :id AND status IN ('pending', 'queued', 'started')
+      AND (next_attempt_at IS NULL OR next_attempt_at <= clock_timestamp())
+    RETURNING kind, attempts, max_attempts, args, company_id, requested_by
+    """
+)
+
+
 def _run_locked(control: Connection, job_id: str) -> dict[str, Any] | None:
-    row = control.execute(
-        select(Job.kind, Job.status, Job.attempts, Job.max_attempts).where(Job.id == job_id)
-    ).first()
-    if row is None or row.status not in ACTIVE_STATUSES:
-        _stop_rq_retries()
-        log.info("job skipped", extra={"job_id": job_id, "status": row.status if row else "missing"})
-        return {"skipped": row.status if row else "missing"}
-    if row.attempts >= row.max_attempts:
+    started = control.execute(_START, {"id": job_id, "worker": _worker_name()}).first()
+    if started is None:  # finished, canceled, unknown, or a retry delivered before its time
+        log.info("job skipped: not runnable now", extra={"job_id": job_id})
+        return {"skipped": "not runnable"}
+    if started.attempts > started.max_attempts:
         # Earlier attempts died without recording an outcome (worker killed): don't loop forever.
-        _finish_failed(control, job_id, f"lost {row.attempts} time(s) while running (worker died); giving up")
-        _stop_rq_retries()
+        lost = started.attempts - 1
+        _finish_failed(control, job_id, f"lost {lost} time(s) while running (worker died); giving up")
         return {"skipped": "failed"}
     try:
-        spec = get_task(row.kind)
+        spec = get_task(started.kind)
     except LookupError as exc:
         _finish_failed(control, job_id, str(exc))
-        _stop_rq_retries()
         return {"skipped": "failed"}
 
-    started = control.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status.in_(ACTIVE_STATUSES))
-        .values(
-            status=JobStatus.STARTED,
-            attempts=Job.attempts + 1,
-            started_at=func.now(),
-            updated_at=func.now(),
-            worker_name=_worker_name(),
-        )
-        .returning(Job.attempts, Job.args, Job.company_id, Job.requested_by)
-    ).first()
-    if started is None:  # canceled between the read and the update
-        _stop_rq_retries()
-        return {"skipped": "canceled"}
-
     def report_progress(percent: int) -> None:
-        control.execute(
+        updated = control.execute(
             update(Job)
             .where(Job.id == job_id, Job.status == JobStatus.STARTED)
-            .values(progress=percent, updated_at=func.now())
+            .values(progress=percent, updated_at=func.clock_timestamp())
         )
+        if updated.rowcount != 1:
+            raise JobCanceled(job_id)
 
     with job_log_context(job_id=job_id, company_id=started.company_id), db.new_session() as session:
         ctx = JobContext(
             session=session,
             job_id=job_id,
-            kind=row.kind,
+            kind=started.kind,
             company_id=started.company_id,
             requested_by=started.requested_by,
             attempt=started.attempts,
             report_progress=report_progress,
         )
-        log.info("job started", extra={"kind": row.kind, "attempt": started.attempts})
+        log.info("job started", extra={"kind": started.kind, "attempt": started.attempts})
         try:
             result = spec.func(ctx, **(started.args or {}))
-            finished = session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.status == JobStatus.STARTED)
-                .values(
-                    status=JobStatus.SUCCEEDED,
-                    result=result,
-                    progress=100,
-                    error=None,
-                    finished_at=func.now(),
-                    updated_at=func.now(),
-                )
-            )
-            if finished.rowcount != 1:  # canceled while running: its effects must not land
-                session.rollback()
-                _stop_rq_retries()
-                log.info("job canceled while running; effects rolled back")
-                return {"skipped": "canceled"}
+            if not _mark(session, job_id, **_succeeded(result)):
+                raise JobCanceled(job_id)
             session.commit()
-            announce(job_id, JobStatus.SUCCEEDED)
+        except Deferred as deferral:
+            # The task's progress so far commits with the deferral; the attempt is not spent.
+            if not _mark(session, job_id, **_deferred(deferral)):
+                raise JobCanceled(job_id) from None
+            session.commit()
+            log.info("job deferred", extra={"kind": started.kind, "seconds": deferral.seconds})
+            return {"deferred_seconds": deferral.seconds}
+        except JobCanceled:
+            session.rollback()
+            log.info("job canceled while running; effects rolled back")
+            return {"skipped": "canceled"}
         except Exception as exc:
             session.rollback()
-            final = _record_failure(
-                control, job_id, exc, permanent=isinstance(exc, DomainError) and exc.permanent
-            )
+            permanent = isinstance(exc, DomainError) and exc.permanent
+            final = _record_failure(control, job_id, exc, permanent=permanent)
             if final:
-                _stop_rq_retries()
                 announce(job_id, JobStatus.FAILED)
             log.warning(
                 "job attempt failed",
                 exc_info=True,
-                extra={"kind": row.kind, "final": final, "attempt": started.attempts},
+                extra={"kind": started.kind, "final": final, "attempt": started.attempts},
             )
             raise
-        log.info("job succeeded", extra={"kind": row.kind, "attempt": started.attempts})
+        announce(job_id, JobStatus.SUCCEEDED)
+        log.info("job succeeded", extra={"kind": started.kind, "attempt": started.attempts})
         return result
 
 
+def _mark(session: Session, job_id: str, **values: Any) -> bool:
+    """Write the outcome in the task's transaction; False when the row is no longer ours (canceled)."""
+    stmt = (
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.STARTED)
+        .values(updated_at=func.clock_timestamp(), **values)
+    )
+    return session.execute(stmt).rowcount == 1
+
+
+def _succeeded(result: Any) -> dict[str, Any]:
+    return {
+        "status": JobStatus.SUCCEEDED,
+        "result": result,
+        "progress": 100,
+        "error": None,
+        "finished_at": func.clock_timestamp(),
+    }
+
+
+def _deferred(deferral: Deferred) -> dict[str, Any]:
+    return {
+        "status": JobStatus.QUEUED,
+        "attempts": Job.attempts - 1,
+        "error": deferral.note,
+        "next_attempt_at": func.clock_timestamp() + timedelta(seconds=deferral.seconds),
+    }
+
+
 def _record_failure(control: Connection, job_id: str, exc: BaseException, *, permanent: bool) -> bool:
-    """Store the error; `failed` only when no attempt is left. Returns True when final."""
+    """Store the error; `failed` when no attempt is left (or it is permanent), else back to `queued`
+    with the backoff's `next_attempt_at`. Returns True when final."""
     message = f"{type(exc).__name__}: {exc}"[:_ERROR_LIMIT]
+    base = runtime.settings().job_retry_backoff_seconds
     status = control.execute(
         text(
             """
+            WITH final AS (SELECT :permanent OR attempts >= max_attempts AS yes FROM jobs WHERE id = :id)
             UPDATE jobs SET
               error = :error,
-              updated_at = now(),
-              status = CASE WHEN :permanent OR attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
-              finished_at = CASE WHEN :permanent OR attempts >= max_attempts THEN now() ELSE NULL END
+              updated_at = clock_timestamp(),
+              status = CASE WHEN final.yes THEN 'failed' ELSE 'queued' END,
+              finished_at = CASE WHEN final.yes THEN clock_timestamp() END,
+              next_attempt_at = CASE WHEN NOT final.yes
+                THEN clock_timestamp() + make_interval(secs => :base * power(3, attempts - 1)) END
+            FROM final
             WHERE id = :id AND status = 'started'
             RETURNING status
             """
         ),
-        {"error": message, "permanent": permanent, "id": job_id},
+        {"error": message, "permanent": permanent, "id": job_id, "base": base},
     ).scalar()
     return status != JobStatus.QUEUED
 
@@ -179,18 +238,11 @@ def _finish_failed(control: Connection, job_id: str, message: str) -> None:
         .values(
             status=JobStatus.FAILED,
             error=message[:_ERROR_LIMIT],
-            finished_at=func.now(),
-            updated_at=func.now(),
+            finished_at=func.clock_timestamp(),
+            updated_at=func.clock_timestamp(),
         )
     )
     announce(job_id, JobStatus.FAILED)
-
-
-def _stop_rq_retries() -> None:
-    """The row is final: tell RQ not to schedule another attempt of this delivery."""
-    rq_job = get_current_job()
-    if rq_job is not None:
-        rq_job.retries_left = 0
 
 
 def _worker_name() -> str:

@@ -15,12 +15,12 @@ from datetime import timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
-from rq import Queue, Retry
+from rq import Queue
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.queue import EnqueueData
 from sqlalchemy import event, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -32,6 +32,8 @@ from app.jobs.rq_plumbing import JSONJob, queue
 log = logging.getLogger(__name__)
 
 RUNNER = "app.jobs.runner.run_job"
+# The outcome lives in Postgres; RQ keeps a finished job only long enough for the dashboard.
+RESULT_TTL_SECONDS = 3600
 _TO_PUBLISH = "valorize_jobs_to_publish"
 
 
@@ -115,57 +117,64 @@ def _forget_after_rollback(session: Session) -> None:
 
 def publish(jobs: Sequence[Job]) -> list[str]:
     """Push just-committed jobs to RQ and mark them queued. Returns the ids that reached Redis.
-    (A job canceled in between is pushed anyway: the runner skips rows that are no longer active.)"""
+    Never raises: it runs after the caller's commit, whose rows are the promise. If Postgres fails
+    the status update, the rows stay `pending` and the reconciler, finding them on their queue,
+    marks them queued. (A job canceled in between is pushed anyway: the runner skips rows that are
+    no longer active.)"""
     published = push_to_rq(jobs)
     if published:
-        with db.engine().begin() as conn:
-            conn.execute(
-                update(Job)
-                .where(Job.id.in_(published), Job.status == JobStatus.PENDING)
-                .values(status=JobStatus.QUEUED, enqueued_at=func.now(), updated_at=func.now())
-            )
+        try:
+            with db.engine().begin() as conn:
+                conn.execute(
+                    update(Job)
+                    .where(Job.id.in_(published), Job.status == JobStatus.PENDING)
+                    .values(
+                        status=JobStatus.QUEUED,
+                        enqueued_at=func.clock_timestamp(),
+                        updated_at=func.clock_timestamp(),
+                    )
+                )
+        except DBAPIError as exc:
+            log.warning("published jobs not marked queued", extra={"error": str(exc)[:300]})
+            return []
     return published
 
 
-def push_to_rq(rows: Sequence[Job]) -> list[str]:
+def push_to_rq(rows: Sequence[Job], *, republish: bool = False) -> list[str]:
     """Put jobs on their RQ queues (same ids as the rows), one pipeline per queue. Returns the ids
-    that reached Redis: none when Redis is unreachable (the reconciler publishes them later)."""
+    that reached Redis: none when Redis is unreachable (the reconciler publishes them later).
+    Attempts, retries and backoff are the kernel's (`runner`), so RQ gets no `Retry`. A republished
+    job leaves RQ's failed registry, where its earlier attempt put it."""
     settings = runtime.settings()
     connection = runtime.redis()
     by_queue: dict[str, list[EnqueueData]] = defaultdict(list)
     for row in rows:
         spec = get_task(row.kind)
-        retries_left = max(0, row.max_attempts - row.attempts - 1)
-        retry = Retry(max=retries_left, interval=backoff_intervals(retries_left)) if retries_left else None
         by_queue[row.queue].append(
             Queue.prepare_data(
                 RUNNER,
                 args=[row.id],
                 job_id=row.id,
                 description=row.kind,
-                retry=retry,
                 timeout=spec.timeout_seconds or settings.job_timeout_seconds,
-                result_ttl=24 * 3600,
+                result_ttl=RESULT_TTL_SECONDS,
                 failure_ttl=7 * 24 * 3600,
             )
         )
     published: list[str] = []
     for name, datas in by_queue.items():
+        rq_queue = queue(name, connection)
         try:
             with connection.pipeline() as pipe:
-                jobs = queue(name, connection).enqueue_many(datas, pipeline=pipe)
+                jobs = rq_queue.enqueue_many(datas, pipeline=pipe)
+                if republish:
+                    pipe.zrem(rq_queue.failed_job_registry.key, *(job.id for job in jobs))
                 pipe.execute()
         except RedisError as exc:
             log.warning("jobs not published, reconciler will retry", extra={"queue": name, "error": str(exc)})
             continue
         published += [job.id for job in jobs]
     return published
-
-
-def backoff_intervals(retries: int) -> list[int]:
-    """Exponential backoff in seconds between attempts: base, 3*base, 9*base…"""
-    base = runtime.settings().job_retry_backoff_seconds
-    return [base * 3**i for i in range(retries)]
 
 
 # --- reading -------------------------------------------------------------------------------

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify
 from flask.views import MethodView
 
-from app.api import ApiError, Blueprint, accepted, idempotency_key, page_fields, request_session
+from app.api import ApiError, Blueprint, accepted, page_fields, request_session
 from app.auth import current_user, login_required, require_permission
-from app.cron import schedule
 from app.jobs import service
-from app.jobs.http import respond_when_done
 from app.jobs.models import Job
 from app.jobs.schemas import AcceptedSchema, JobListQuery, JobPageSchema, JobSchema
 from app.jobs.waiting import announce
 
 blp = Blueprint("jobs", __name__, url_prefix="/jobs", description="Background jobs (audit and status)")
-ops = Blueprint("ops", __name__, url_prefix="/admin/cron", description="Operator actions on scheduled tasks")
 
 
 def _load_visible(job_id: str) -> Job:
@@ -92,31 +88,3 @@ class JobCancel(MethodView):
         session.commit()
         announce(job.id, job.status)
         return job
-
-
-@ops.route("/<string:task_name>/run")
-class RunScheduledTask(MethodView):
-    @require_permission("admin:manage_system")
-    @ops.response(202, AcceptedSchema)
-    @ops.alt_response(200, schema=JobSchema, description="The job, when it finished within the wait bound")
-    def post(self, task_name: str) -> Any:
-        """Run a scheduled task now, as a tracked job.
-
-        Waits for it up to SYNC_WAIT_SECONDS and answers 200 with the finished job; with
-        `Prefer: respond-async`, or when the bound runs out, answers 202 + job id."""
-        try:
-            schedule.get(task_name)
-        except LookupError as exc:
-            raise ApiError(404, str(exc)) from None
-        user = current_user()
-        session = request_session()
-        job, _ = service.enqueue(
-            session,
-            "cron.run",
-            {"task_name": task_name},
-            company_id=user.company_id,
-            requested_by=user.id,
-            idempotency_key=idempotency_key(),
-        )
-        session.commit()
-        return respond_when_done(session, job, lambda done: jsonify(JobSchema().dump(done)))

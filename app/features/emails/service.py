@@ -6,13 +6,16 @@ transactions of their own, committed at once. A job that crashes and re-runs the
 already left. With a `run_id` (the job id), the unique (run_id, template, to_email) index makes
 "one person, one email per run" a database guarantee.
 
-A `sending` row found by a re-run means the previous run died between handing the message to SMTP
-and recording the outcome: we cannot know whether it left, and we choose not to send it again
-(at most once per run), reporting it as interrupted.
+A `sending` row found by a re-run means the previous run died between claiming the send and
+recording the outcome: we cannot know whether the message left. We send it again (at least once),
+with the same `Message-ID`, derived from the send's identity (run, template, recipient), so mail
+clients fold the rare duplicate of a message the server had accepted just before the crash. A
+message recorded `sent` is never sent again, and one that never left is never reported sent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import zlib
@@ -45,13 +48,24 @@ _RETRY_PAUSE_SECONDS = 0.2
 # --- messages ------------------------------------------------------------------------------
 
 
-def build_message(to: str, subject: str, text: str, html: str) -> EmailMessage:
+def _sender_domain() -> str | None:
+    return runtime.settings().email_from.rpartition("@")[2].strip("> ") or None
+
+
+def stable_message_id(*identity: str) -> str:
+    """A Message-ID that is the same every time the same send is attempted (its idempotency
+    handle), so a resend after an interrupted attempt is recognisably the same message."""
+    digest = hashlib.sha256("\x1f".join(identity).encode()).hexdigest()[:40]
+    return f"<{digest}@{_sender_domain() or 'valorize.local'}>"
+
+
+def build_message(to: str, subject: str, text: str, html: str, message_id: str | None = None) -> EmailMessage:
     settings = runtime.settings()
     message = EmailMessage()
     message["From"] = settings.email_from
     message["To"] = to
     message["Subject"] = subject
-    message["Message-ID"] = make_msgid(domain=settings.email_from.rpartition("@")[2].strip("> ") or None)
+    message["Message-ID"] = message_id or make_msgid(domain=_sender_domain())
     message.set_content(text)
     message.add_alternative(html, subtype="html")
     return message
@@ -97,6 +111,7 @@ class SendOutcome:
     error: str | None = None
     transient: bool = False
     record_id: str | None = None
+    delivered: bool = False  # for a duplicate: an earlier attempt of the same run delivered it
 
     @property
     def sent(self) -> bool:
@@ -120,39 +135,22 @@ def send_email(
 
     `session` is the caller's and is only read (the record is committed on its own, see the
     module docstring). With `run_id`, a second call for the same (run, template, to) does not send
-    again and answers `duplicate`. `transport` lets a caller reuse one connection for a batch.
+    again once the first settled and answers `duplicate`; after an interrupted attempt it sends
+    again with the same Message-ID. `transport` lets a caller reuse one connection for a batch.
     Never raises for delivery problems: the outcome says what happened.
     """
     to = to.strip()
     rendered = render(template, context, locale)  # a template error is a bug: raise before claiming
-    if run_id is not None:
-        existing = session.scalar(
-            select(SentEmail.status).where(
-                SentEmail.run_id == run_id, SentEmail.template == template, SentEmail.to_email == to
-            )
+    record_id, claimed = _claim_send(to, template, company_id, user_id, run_id)
+    if not claimed:
+        delivered = (
+            session.scalar(select(SentEmail.status).where(SentEmail.id == record_id)) == EmailStatus.SENT
         )
-        if existing is not None:
-            return SendOutcome("duplicate")
-    record_id = new_id()
-    stmt = pg_insert(SentEmail).values(
-        id=record_id,
-        company_id=company_id,
-        user_id=user_id,
-        to_email=to,
-        template=template,
-        run_id=run_id,
-        status=EmailStatus.SENDING,
-    )
-    if run_id is not None:  # a concurrent call of the same run loses the insert and sends nothing
-        stmt = stmt.on_conflict_do_nothing(
-            index_elements=["run_id", "template", "to_email"], index_where=SentEmail.run_id.is_not(None)
-        )
-    with db.engine().begin() as conn:
-        if conn.execute(stmt.returning(SentEmail.id)).scalar() is None:
-            return SendOutcome("duplicate")
+        return SendOutcome("duplicate", record_id=record_id, delivered=delivered)
     if rate_limit and company_id:
         ratelimit.acquire(company_id, runtime.settings().email_rate_per_minute)
-    message = build_message(to, rendered.subject, rendered.text, rendered.html)
+    message_id = stable_message_id(run_id, template, to) if run_id is not None else None
+    message = build_message(to, rendered.subject, rendered.text, rendered.html, message_id)
     own = transport is None
     active = transport or open_transport()
     try:
@@ -170,6 +168,49 @@ def send_email(
     return SendOutcome(EmailStatus.FAILED, str(error), error.transient, record_id)
 
 
+def _claim_send(
+    to: str, template: str, company_id: str | None, user_id: str | None, run_id: str | None
+) -> tuple[str, bool]:
+    """Write the `sending` record (committed at once): (record id, True). (id, False) when this run
+    already settled this send. A `sending` record left by an interrupted attempt of the same run,
+    or a transient failure, is taken over: the send goes out again (same Message-ID)."""
+    record_id = new_id()
+    stmt = pg_insert(SentEmail).values(
+        id=record_id,
+        company_id=company_id,
+        user_id=user_id,
+        to_email=to,
+        template=template,
+        run_id=run_id,
+        status=EmailStatus.SENDING,
+    )
+    if run_id is None:  # no identity to dedupe on: a plain record
+        with db.engine().begin() as conn:
+            conn.execute(stmt)
+        return record_id, True
+    stmt = stmt.on_conflict_do_nothing(
+        index_elements=["run_id", "template", "to_email"], index_where=SentEmail.run_id.is_not(None)
+    )
+    same_send = (SentEmail.run_id == run_id, SentEmail.template == template, SentEmail.to_email == to)
+    with db.engine().begin() as conn:
+        if conn.execute(stmt.returning(SentEmail.id)).scalar() is not None:
+            return record_id, True
+        # Only one attempt of a run sends at a time (the job's lock, or the caller's own lock).
+        retaken = conn.execute(
+            update(SentEmail)
+            .where(
+                *same_send,
+                (SentEmail.status == EmailStatus.SENDING)
+                | ((SentEmail.status == EmailStatus.FAILED) & SentEmail.transient),
+            )
+            .values(status=EmailStatus.SENDING, error=None, attempts=SentEmail.attempts + 1)
+            .returning(SentEmail.id)
+        ).scalar()
+        if retaken is not None:
+            return retaken, True
+        return conn.execute(select(SentEmail.id).where(*same_send)).scalar_one(), False
+
+
 # --- welcome / invite emails ---------------------------------------------------------------
 
 
@@ -178,7 +219,7 @@ class WelcomeResult:
     user_id: str
     success: bool
     error: str | None = None
-    code: str | None = None  # NOT_FOUND | INACTIVE | WELCOME_EMAIL_LIMIT | INTERRUPTED | DELIVERY_FAILED
+    code: str | None = None  # NOT_FOUND | INACTIVE | WELCOME_EMAIL_LIMIT | DELIVERY_FAILED
     transient: bool = False
     already_sent: bool = False
 
@@ -229,14 +270,10 @@ def _claim_welcome(recipient: _Recipient, run_id: str) -> _Claim | WelcomeResult
         if existing is not None:
             if existing.status == EmailStatus.SENT:
                 return WelcomeResult(recipient.id, True, already_sent=True)
-            if existing.status == EmailStatus.SENDING:
-                return WelcomeResult(
-                    recipient.id,
-                    False,
-                    "Interrupted while sending in an earlier attempt; not sent again to avoid a duplicate",
-                    "INTERRUPTED",
-                )
-            if existing.status == EmailStatus.SKIPPED or not existing.transient:
+            # `sending`: an earlier attempt died mid-send; it goes out again (same Message-ID).
+            if existing.status != EmailStatus.SENDING and (
+                existing.status == EmailStatus.SKIPPED or not existing.transient
+            ):
                 code = "WELCOME_EMAIL_LIMIT" if existing.status == EmailStatus.SKIPPED else "DELIVERY_FAILED"
                 return WelcomeResult(recipient.id, False, existing.error, code)
         sent_before = session.scalar(
@@ -246,6 +283,7 @@ def _claim_welcome(recipient: _Recipient, run_id: str) -> _Claim | WelcomeResult
                 SentEmail.user_id == recipient.id,
                 SentEmail.template == WELCOME,
                 SentEmail.status.in_((EmailStatus.SENT, EmailStatus.SENDING)),
+                SentEmail.id != (existing.id if existing is not None else ""),
             )
         )
         if (sent_before or 0) >= MAX_WELCOME_EMAILS:
@@ -258,7 +296,7 @@ def _claim_welcome(recipient: _Recipient, run_id: str) -> _Claim | WelcomeResult
         if existing is None:
             existing = _welcome_row(recipient, run_id, EmailStatus.SENDING, None)
             session.add(existing)
-        else:  # a transient failure of an earlier attempt of this run: try again
+        else:  # an interrupted send or a transient failure of an earlier attempt of this run
             existing.status, existing.error, existing.attempts = (
                 EmailStatus.SENDING,
                 None,
@@ -352,8 +390,11 @@ def _welcome_one(
             "link_valid_hours": link_hours,
         },
     )
+    message_id = stable_message_id(run_id, WELCOME, recipient.email)
     error = deliver(
-        transport, build_message(recipient.email, rendered.subject, rendered.text, rendered.html), sleep
+        transport,
+        build_message(recipient.email, rendered.subject, rendered.text, rendered.html, message_id),
+        sleep,
     )
     _settle(claim.record_id, error)
     if error is None:

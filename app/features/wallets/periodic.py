@@ -559,10 +559,28 @@ def send_expiry_notices(now: datetime | None = None, *, batch_size: int = 500) -
     Windows: (0, 30] days for the 30-day notice, (30, 90] for the 90-day one (a lot first seen
     inside 30 days gets only the 30-day notice). One email per user and threshold lists its lots.
 
-    At most once: the notice rows are committed (claimed) before the email is handed to SMTP, so a
-    concurrent or repeated run never sends the same notice again. A send that fails releases its
-    claim (the next daily run retries); a process killed between claim and send loses that notice
-    rather than risking a duplicate."""
+    At least once, never twice for a delivered notice: one run at a time (an advisory lock); the
+    notice rows are committed (claimed) before the email is handed to SMTP, and linked to its
+    `sent_emails` record once delivered. A send that fails releases its claim (the next daily run
+    retries). A claim still unlinked when a run starts was left by a run that died mid-send: it is
+    released and sent again under the same send identity, so the email service resends it with the
+    same Message-ID (or recognises it as delivered)."""
+    with db.engine().connect() as lock:
+        lock = lock.execution_options(isolation_level="AUTOCOMMIT")
+        if not lock.execute(select(func.pg_try_advisory_lock(_NOTICE_RUN_LOCK))).scalar():
+            return {"skipped": "another expiry-notices run is in progress"}
+        try:
+            with db.engine().begin() as conn:  # leftovers of a run that died between claim and settle
+                conn.execute(ExpiryNotice.__table__.delete().where(ExpiryNotice.email_record_id.is_(None)))
+            return _send_expiry_notices(now, batch_size)
+        finally:
+            lock.execute(select(func.pg_advisory_unlock(_NOTICE_RUN_LOCK)))
+
+
+_NOTICE_RUN_LOCK = 0x7661_6C6F_6E6F_7469  # "valonoti"
+
+
+def _send_expiry_notices(now: datetime | None, batch_size: int) -> dict[str, Any]:
     from app.features.emails import service as emails
     from app.features.wallets import notice_templates  # noqa: F401  (registers the template)
 
@@ -601,10 +619,13 @@ def send_expiry_notices(now: datetime | None = None, *, batch_size: int = 500) -
                             _notice_context(claimed, threshold, moment),
                             company_id=first.company_id,
                             user_id=first.user_id,
+                            # The send's identity: a resend after a crash is the same message.
+                            run_id=f"expiry:{threshold}:{first.id}",
                             transport=transport,
                         )
-                    _settle_notices(claimed, threshold, outcome.record_id, outcome.sent)
-                    if outcome.sent:
+                    delivered = outcome.sent or outcome.delivered
+                    _settle_notices(claimed, threshold, outcome.record_id, delivered)
+                    if delivered:
                         sent += 1
                         lots_noticed += len(claimed)
                     else:

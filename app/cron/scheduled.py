@@ -1,4 +1,4 @@
-"""The kernel's own scheduled tasks."""
+"""The job kernel's own scheduled tasks."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ from app import db, runtime
 from app.cron.models import CronRun
 from app.cron.schedule import scheduled
 from app.jobs import service
-from app.jobs.reconciler import reconcile
+from app.jobs.reconciler import publish_due, reconcile
 
 
 @scheduled("reconcile-jobs", cron="* * * * *", description="Republish jobs that Redis lost")
-def reconcile_jobs() -> dict[str, Any]:
-    return reconcile().as_dict()
+def reconcile_jobs(grace_seconds: int | None = None) -> dict[str, Any]:
+    """Republish active jobs nothing will run, and retries whose backoff is over. The pump in
+    every worker and scheduler runs this each minute; a cron service running it too is harmless."""
+    report = reconcile(grace_seconds=grace_seconds).as_dict()
+    return {**report, "published_due": len(publish_due())}
 
 
 @scheduled("prune-jobs", cron="17 3 * * *", description="Delete finished jobs and cron runs past retention")

@@ -1,4 +1,4 @@
-"""Schemas of GET /admin/cron-runs."""
+"""Schemas of the operator routes for scheduled tasks (GET /admin/cron-runs)."""
 
 from __future__ import annotations
 

@@ -1,17 +1,16 @@
-"""Kernel job kinds."""
+"""Scheduled tasks as tracked jobs (an operator's "run now")."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.jobs.registry import JobContext, PermanentJobError, task
+from app.cron import runner, schedule
+from app.jobs import JobContext, PermanentJobError, task
 
 
 @task("cron.run", queue="cron", max_attempts=1)
 def run_cron_task(ctx: JobContext, task_name: str) -> dict[str, Any]:
     """An operator's 'run now' of a scheduled task, tracked like any other job."""
-    from app.cron import runner, schedule
-
     try:
         schedule.get(task_name)
     except LookupError as exc:

@@ -1,1 +1,0 @@
-"""Operator views over the platform's own machinery (scheduled task run history)."""
