@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from app import db, runtime
+from app.config import ConfigError
 from app.features.emails import ratelimit
 from app.features.emails.models import EmailStatus, SentEmail
 from app.features.emails.templates import WELCOME, render
@@ -58,8 +59,17 @@ def build_message(to: str, subject: str, text: str, html: str) -> EmailMessage:
 
 
 def open_transport() -> Transport:
-    """A connection to the configured SMTP_URL (lazy: it connects on the first send)."""
-    return Transport(parse_smtp_url(runtime.settings().smtp_url))
+    """A connection to the configured SMTP_URL (lazy: it connects on the first send).
+
+    Outside dev/test SMTP_URL has no default and only processes that send mail need it: without
+    it this raises ConfigError naming the variable, before anything is claimed or sent."""
+    url = runtime.settings().smtp_url
+    if url is None:
+        raise ConfigError(
+            'Environment variable "SMTP_URL" is not set: this process sends email '
+            "(set it to an smtp:// or smtps:// URL)"
+        )
+    return Transport(parse_smtp_url(url))
 
 
 def deliver(
@@ -147,14 +157,15 @@ def send_email(
         stmt = stmt.on_conflict_do_nothing(
             index_elements=["run_id", "template", "to_email"], index_where=SentEmail.run_id.is_not(None)
         )
+    own = transport is None
+    # A missing SMTP_URL fails here, before the claim; the transport connects only on its first send.
+    active = transport or open_transport()
     with db.engine().begin() as conn:
         if conn.execute(stmt.returning(SentEmail.id)).scalar() is None:
             return SendOutcome("duplicate")
     if rate_limit and company_id:
         ratelimit.acquire(company_id, runtime.settings().email_rate_per_minute)
     message = build_message(to, rendered.subject, rendered.text, rendered.html)
-    own = transport is None
-    active = transport or open_transport()
     try:
         error = deliver(active, message)
     finally:
