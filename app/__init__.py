@@ -102,6 +102,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_blueprint(wallet_management_views.management_blp)
     api.register_blueprint(ops_views.blp)
 
+    # The operator console: rq-dashboard and the schedule page at /admin/rq, behind a browser login.
+    from app.features.ops import console
+
+    console.init_app(app)
+
     # CSV import and welcome emails (issue 5).
     from app.features.company import import_settings_views
     from app.features.emails import views as email_views
