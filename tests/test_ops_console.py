@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import time_machine
 from flask.testing import FlaskClient
+from rq import Worker
 
 from app import db, runtime
 from app.auth import issue_access_token
@@ -16,7 +17,7 @@ from app.cron import runner, schedule
 from app.features.identity.models import User
 from app.features.ops import console
 from app.jobs import enqueue
-from app.jobs.rq_plumbing import queue
+from app.jobs.rq_plumbing import JSONJob, queue
 from tests.console_helpers import company_admin, csrf, log_in, operator, read_only_operator
 
 P = console.PREFIX
@@ -181,3 +182,25 @@ def test_logout_needs_the_token_and_ends_the_session(client, make_tenant) -> Non
     assert out.status_code == 303 and token
     assert client.get_cookie(console.SESSION_COOKIE, path=P) is None
     assert client.get(f"{P}/").status_code == 302
+
+
+def test_failed_jobs_and_busy_workers_read_with_the_json_serializer(client, make_tenant, worker) -> None:
+    person = operator(make_tenant)
+    with db.session_scope() as session:
+        job = enqueue(session, "probe.permanent")[0]
+    worker()  # fails at once: RQ's failed registry holds it
+    token = log_in(client, person)
+    failed = client.get(f"{P}/0/data/jobs/default/failed/8/asc/1.json").json["jobs"]
+    assert [j["id"] for j in failed] == [job.id]
+    assert client.get(f"{P}/0/data/job/{job.id}.json").json["status"] == "failed"
+    requeued = client.post(f"{P}/job/{job.id}/requeue", headers={console.CSRF_HEADER: token})
+    assert requeued.status_code == 200 and _depth() == 1
+
+    busy = Worker([queue("default", runtime.redis())], connection=runtime.redis(), job_class=JSONJob)
+    busy.register_birth()
+    busy.prepare_execution(JSONJob.fetch(job.id, connection=runtime.redis()))  # as while it runs the job
+    workers = client.get(f"{P}/0/data/workers.json")
+    assert workers.status_code == 200
+    [listed] = workers.json["workers"]
+    assert listed["current_job"]["job_id"] == job.id
+    assert client.get(f"{P}/0/view/workers").status_code == 200

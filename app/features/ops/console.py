@@ -28,7 +28,12 @@ from flask import Flask, Response, current_app, g, jsonify, redirect, render_tem
 from flask.signals import before_render_template
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from jinja2 import Template
+from redis import Redis
+from rq import Queue, Worker
+from rq.job import Job
 from rq.serializers import JSONSerializer
+from rq.worker import BaseWorker
+from rq_dashboard import web as rq_dashboard_web
 from rq_dashboard.web import config as rq_dashboard_config
 
 from app import logging as app_logging
@@ -37,6 +42,7 @@ from app.api import request_session
 from app.errors import Forbidden
 from app.features.ops import service
 from app.features.ops.service import Operator
+from app.jobs.rq_plumbing import JSONJob
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +194,28 @@ def guard() -> Response | None:
     return None
 
 
+class _JSONWorkers(Worker):
+    """What rq-dashboard's worker pages get for `Worker`: workers whose current job is read with our
+    JSON serializer (upstream reads it with pickle, and a busy worker's page would fail)."""
+
+    @classmethod
+    def all(
+        cls,
+        connection: Redis | None = None,
+        job_class: type[Job] | None = None,
+        queue_class: type[Queue] | None = None,
+        queue: Queue | None = None,
+        serializer: Any = None,
+    ) -> list[BaseWorker]:
+        return Worker.all(
+            connection=connection,
+            job_class=job_class or JSONJob,
+            queue_class=queue_class,
+            queue=queue,
+            serializer=serializer or JSONSerializer,
+        )
+
+
 def use_app_redis() -> None:
     """rq-dashboard reads `current_app.redis_conn`; hand it the process's pooled connection (its own
     hook would open a new client from a URL on every request)."""
@@ -217,6 +245,7 @@ def init_app(app: Flask) -> None:
 
     # Jobs are stored with RQ's JSON serializer (app.jobs.rq_plumbing); rq-dashboard's default is pickle.
     rq_dashboard_config.serializer = JSONSerializer
+    rq_dashboard_web.Worker = _JSONWorkers  # type: ignore[misc]
     # Shown in rq-dashboard's instance picker (host only); the connection itself is use_app_redis's.
     app.config["RQ_DASHBOARD_REDIS_URL"] = (_masked(runtime.settings().redis_url),)
     app.config["RQ_DASHBOARD_POLL_INTERVAL"] = 5000
