@@ -26,7 +26,8 @@ def _database_url() -> str:
     try:
         return load_database_url()
     except ConfigError as exc:
-        sys.exit(f"alembic: configuration error: {exc}")
+        print(f"alembic: configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)  # like the other entry points
 
 
 def run_migrations_offline() -> None:
