@@ -150,7 +150,7 @@ BASE_ENV = {"APP_ENV": "test", "DATABASE_URL": "postgresql://u@h/db", "REDIS_URL
         ({"JOB_MAX_ATTEMPTS": "0"}, "JOB_MAX_ATTEMPTS"),
         ({"APP_ENV": "staging"}, "APP_ENV"),
         ({"APP_ENV": "prod"}, "JWT_SECRET"),
-        ({"APP_ENV": "prod", "JWT_SECRET": "s" * 40}, "SMTP_URL"),
+        ({"APP_ENV": "prod", "JWT_SECRET": "s" * 40, "SMTP_URL": "sink"}, "SMTP_URL"),
     ],
 )
 def test_missing_or_malformed_setting_names_the_variable(overrides, variable):
