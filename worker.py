@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"worker: configuration error: {exc}", file=sys.stderr)
         return 2
     configure(settings.log_level, service="worker")
+    if settings.smtp_url is None:  # optional outside dev/test: only jobs that send email need it
+        logging.getLogger(__name__).warning("SMTP_URL is not set: jobs that send email fail until it is")
     load_task_modules()
 
     names = [q.strip() for q in (args.queues or ",".join(settings.rq_queues)).split(",") if q.strip()]

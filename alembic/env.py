@@ -1,4 +1,5 @@
-"""Alembic environment: the URL comes from the app's settings, the metadata from app.models."""
+"""Alembic environment: the URL comes from DATABASE_URL (the only setting the release step needs),
+the metadata from app.models."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from logging.config import fileConfig
 from sqlalchemy import create_engine, pool
 
 from alembic import context
-from app.config import ConfigError, load_settings
+from app.config import ConfigError, load_database_url
 from app.models import Base
 
 config = context.config
@@ -23,9 +24,10 @@ def _database_url() -> str:
     if url:
         return str(url)
     try:
-        return load_settings().database_url
+        return load_database_url()
     except ConfigError as exc:
-        sys.exit(f"alembic: configuration error: {exc}")
+        print(f"alembic: configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)  # like the other entry points
 
 
 def run_migrations_offline() -> None:

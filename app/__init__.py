@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import click
 from flask import Flask, Response, send_from_directory
+from flask.cli import ScriptInfo
 from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import api as api_module
 from app import runtime
-from app.config import Settings
+from app.config import ConfigError, Settings
 from app.logging import configure as configure_logging
 from app.logging import install_access_log
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    settings = runtime.init(settings)
+    try:
+        settings = runtime.init(settings)
+    except ConfigError as exc:
+        if not _loaded_by_flask_cli():
+            raise  # gunicorn's on_starting hook (gunicorn.conf.py) has already said it in one line
+        return _unconfigured_cli_app(exc)
     configure_logging(settings.log_level, service="web")
 
     app = Flask(__name__)
@@ -93,6 +102,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_blueprint(cron_views.ops)
     api.register_blueprint(cron_views.runs)
 
+    # The operator console: rq-dashboard and the schedule page at /admin/rq, behind a browser login.
+    from app.features.ops import console
+
+    console.init_app(app)
+
     # CSV import and welcome emails (issue 5).
     from app.features.company import import_settings_views
     from app.features.emails import views as email_views
@@ -105,6 +119,35 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.cli import register_cli
 
     register_cli(app)
+    return app
+
+
+def _loaded_by_flask_cli() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.find_object(ScriptInfo) is not None
+
+
+def _unconfigured_cli_app(error: ConfigError) -> Flask:
+    """What `flask --app app …` gets when the settings are incomplete: `--help` still lists the
+    project's commands (no database or Redis needed), and running one of them, or serving, says
+    what is missing in one line instead of a traceback."""
+    from app.cli import register_cli
+
+    app = Flask(__name__)
+    register_cli(app)
+    message = f"configuration error: {error}"
+
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        click.echo(f"flask: {message}", err=True)
+        raise SystemExit(2)
+
+    for command in app.cli.commands.values():
+        command.callback = refuse
+
+    @app.before_request
+    def unavailable() -> Response:
+        return Response(message + "\n", status=503, mimetype="text/plain")
+
     return app
 
 

@@ -4,13 +4,20 @@
 whatever the real environment leaves unset; secrets never live in those files, they come from the
 platform. A missing or malformed setting raises `ConfigError` naming the variable, and the entry
 points turn that into a one-line message and a non-zero exit.
+
+`load_settings` serves the app processes (web, worker, cron, scheduler); the release step (the
+migrations) needs only the database and reads it with `load_database_url`. `SMTP_URL` is not needed
+to start: outside dev/test it has no default, and a process that sends mail without it fails at
+send time with a message naming it (`app.features.emails.service.open_transport`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from environs import Env, EnvError
 from marshmallow.validate import Range
@@ -52,7 +59,9 @@ class Settings:
     # Base URL of the web frontend, for links we hand out (password reset / invite pages).
     frontend_url: str = "http://localhost:5173"
     # CSV import and emails (issue 5).
-    smtp_url: str = "sink"  # smtp://user:pass@host:port, smtps://… (TLS), sink[:///dir] (dev: .eml files)
+    # smtp://user:pass@host:port, smtps://… (TLS), sink[:///dir] (dev: .eml files). None outside dev/test
+    # when unset: only processes that send mail need it, and they say so when they try.
+    smtp_url: str | None = "sink"
     email_from: str = "Valorize <no-reply@valorize.local>"
     email_rate_per_minute: int = 600  # per company, fixed one-minute window in Redis
     email_batch_size: int = 50  # messages per SMTP connection
@@ -67,6 +76,8 @@ class Settings:
     # every tick and reconciles once per interval (one process at a time, recorded in cron_runs).
     job_pump_interval_seconds: float = 1.0
     reconcile_interval_seconds: int = 60
+    # Lifetime of the operator console's login cookie (/admin/rq: rq-dashboard and the schedule).
+    ops_session_ttl_seconds: int = 1800
 
     @property
     def is_production(self) -> bool:
@@ -75,6 +86,40 @@ class Settings:
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Read settings from `environ` (default: the process environment) plus its profile file."""
+    app_env, source = _environment(environ)
+    settings = _with_environment(source, lambda env: _parse(env, app_env))
+    if settings.is_production and settings.smtp_url is not None and settings.smtp_url.startswith("sink"):
+        # The dev sink writes .eml files nobody reads: in homolog/prod, invites would vanish.
+        raise ConfigError(
+            'Environment variable "SMTP_URL" must be an smtp:// or smtps:// URL outside dev/test'
+        )
+    if settings.is_production and settings.jwt_secret == DEV_JWT_SECRET:
+        raise ConfigError('Environment variable "JWT_SECRET" must be set to a real secret outside dev/test')
+    return settings
+
+
+def load_database_url(environ: dict[str, str] | None = None) -> str:
+    """DATABASE_URL alone (plus APP_ENV's profile): all the release step (migrations) needs."""
+    _app_env, source = _environment(environ)
+    return _with_environment(source, lambda env: _url(env, "DATABASE_URL", ("postgresql", "postgres")))
+
+
+def variable_names() -> frozenset[str]:
+    """Every environment variable `load_settings` reads (for the docs-vs-code check)."""
+    placeholders = {"APP_ENV": "test", "DATABASE_URL": "postgresql://x@h/d", "REDIS_URL": "redis://h"}
+    names: set[str] = {"APP_ENV"}
+
+    def parse(env: Env) -> Settings:
+        settings = _parse(env, "test")
+        names.update(env.dump())
+        return settings
+
+    _with_environment(placeholders, parse)
+    return frozenset(names)
+
+
+def _environment(environ: dict[str, str] | None) -> tuple[str, dict[str, str]]:
+    """APP_ENV and the variables to read: `environ` (default: the process's) over its profile."""
     source = dict(os.environ if environ is None else environ)
     app_env = source.get("APP_ENV", "dev")
     if app_env not in PROFILES:
@@ -83,27 +128,25 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if profile.exists():
         for key, value in _read_profile(profile).items():
             source.setdefault(key, value)
+    return app_env, source
 
+
+_T = TypeVar("_T")
+
+
+def _with_environment(source: dict[str, str], parse: Callable[[Env], _T]) -> _T:
     env = Env(eager=True)
     # environs reads os.environ; give it our merged view without touching the real environment.
     saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(source)
     try:
-        settings = _parse(env, app_env)
+        return parse(env)
     except EnvError as exc:
         raise ConfigError(str(exc)) from exc
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    if settings.is_production and settings.smtp_url.startswith("sink"):
-        # The dev sink writes .eml files nobody reads: in homolog/prod, invites would vanish.
-        raise ConfigError(
-            'Environment variable "SMTP_URL" must be an smtp:// or smtps:// URL outside dev/test'
-        )
-    if settings.is_production and settings.jwt_secret == DEV_JWT_SECRET:
-        raise ConfigError('Environment variable "JWT_SECRET" must be set to a real secret outside dev/test')
-    return settings
 
 
 DEV_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"
@@ -144,7 +187,8 @@ def _parse(env: Env, app_env: str) -> Settings:
         db_pool_size=env.int("DB_POOL_SIZE", 5, validate=Range(min=1)),
         metrics_token=env.str("METRICS_TOKEN", None) or None,  # /metrics is off without it
         frontend_url=env.str("FRONTEND_URL", "http://localhost:5173").rstrip("/"),
-        smtp_url=_smtp_url(env.str("SMTP_URL", "sink")),
+        # dev/test default to the sink; elsewhere only processes that send mail need it.
+        smtp_url=_smtp_url(env.str("SMTP_URL", "sink" if app_env in ("dev", "test") else None) or None),
         email_from=env.str("EMAIL_FROM", "Valorize <no-reply@valorize.local>"),
         email_rate_per_minute=env.int("EMAIL_RATE_PER_MINUTE", 600, validate=Range(min=1)),
         email_batch_size=env.int("EMAIL_BATCH_SIZE", 50, validate=Range(min=1)),
@@ -157,6 +201,9 @@ def _parse(env: Env, app_env: str) -> Settings:
             "JOB_PUMP_INTERVAL_SECONDS", 1.0, validate=Range(min=0.05, max=60)
         ),
         reconcile_interval_seconds=env.int("RECONCILE_INTERVAL_SECONDS", 60, validate=Range(min=1)),
+        ops_session_ttl_seconds=env.int(
+            "OPS_SESSION_TTL_SECONDS", 1800, validate=Range(min=60, max=12 * 3600)
+        ),
     )
 
 
@@ -172,7 +219,9 @@ def _url(env: Env, name: str, schemes: tuple[str, ...]) -> str:
     return value
 
 
-def _smtp_url(value: str) -> str:
+def _smtp_url(value: str | None) -> str | None:
+    if value is None:
+        return None
     scheme = value.split("://", 1)[0] if "://" in value else value.split(":", 1)[0]
     if scheme not in ("smtp", "smtps", "sink"):
         raise EnvError('Environment variable "SMTP_URL" invalid: expected smtp://, smtps:// or sink')

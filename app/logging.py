@@ -4,14 +4,18 @@ and the web process's access log (one JSON line per HTTP request, see `install_a
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from pythonjsonlogger.json import JsonFormatter
+from rq.job import get_current_job
 
 if TYPE_CHECKING:
     from flask import Flask, Response
@@ -42,14 +46,46 @@ class _ContextFilter(logging.Filter):
         for key, value in _context.get().items():
             if not hasattr(record, key):
                 setattr(record, key, value)
+        if record.name.startswith("rq.") and getattr(record, "job_id", None) is None:
+            job_id = _rq_job_id(record)
+            if job_id is not None:
+                record.job_id = job_id
         return True
+
+
+# Ids of the jobs RQ runs here: the kernel's (jobs.id, a UUID) and rq-scheduler's (cron-<task>).
+_JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|cron-[a-z0-9-]+")
+_main_pid: int | None = None  # the worker process; a different pid under it is a work-horse
+
+
+def _rq_job_id(record: logging.LogRecord) -> str | None:
+    """The job an RQ log line is about, for RQ's own lines (the kernel binds job_id on its own).
+
+    Inside the job: RQ's current job. In the work-horse RQ forked for a job: the RQ_JOB_ID it sets
+    for that horse. In the worker process itself, RQ names the job in the line's arguments."""
+    current = get_current_job()
+    if current is not None:
+        return str(current.id)
+    if _main_pid is not None and os.getpid() != _main_pid and record.name in ("rq.worker", "rq.job"):
+        return os.environ.get("RQ_JOB_ID")
+    args = record.args if isinstance(record.args, tuple) else ()
+    for arg in reversed(args):
+        if isinstance(arg, str) and _JOB_ID.fullmatch(arg):
+            return arg
+    return None
+
+
+class _Formatter(JsonFormatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """ISO 8601 in UTC with its offset, e.g. 2026-11-23T14:05:09.123+00:00."""
+        return datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds")
 
 
 def json_handler(stream: IO[str] | None = None) -> logging.Handler:
     """A handler writing the project's JSON lines (context fields included) to `stream` (stdout)."""
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(
-        JsonFormatter(
+        _Formatter(
             "{asctime}{levelname}{name}{message}",
             style="{",
             rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
@@ -64,7 +100,9 @@ _configured = False
 
 def configure(level: str = "INFO", service: str = "web", **static: Any) -> None:
     """Send JSON lines to stdout. Safe to call more than once (the last call's fields win)."""
-    global _configured
+    global _configured, _main_pid
+    if service == "worker":
+        _main_pid = os.getpid()
     root = logging.getLogger()
     root.setLevel(level)
     if not _configured:

@@ -149,7 +149,7 @@ BASE_ENV = {"APP_ENV": "test", "DATABASE_URL": "postgresql://u@h/db", "REDIS_URL
         ({"JOB_MAX_ATTEMPTS": "0"}, "JOB_MAX_ATTEMPTS"),
         ({"APP_ENV": "staging"}, "APP_ENV"),
         ({"APP_ENV": "prod"}, "JWT_SECRET"),
-        ({"APP_ENV": "prod", "JWT_SECRET": "s" * 40}, "SMTP_URL"),
+        ({"APP_ENV": "prod", "JWT_SECRET": "s" * 40, "SMTP_URL": "sink"}, "SMTP_URL"),
     ],
 )
 def test_missing_or_malformed_setting_names_the_variable(overrides, variable):
@@ -239,3 +239,15 @@ def test_worker_logs_are_json_lines_carrying_job_id_and_worker(settings, private
     assert finished[0]["job_id"] == job.id
     assert finished[0]["worker"] and finished[0]["service"] == "worker"
     assert finished[0]["level"] == "INFO"
+    # Issue 15: every timestamp carries its offset, and RQ's own lines (the worker's and its
+    # work-horse's) carry the job_id too.
+    from datetime import datetime
+
+    assert all(datetime.fromisoformat(line["ts"]).utcoffset() is not None for line in lines)
+    about_the_job = [line for line in lines if line["logger"].startswith("rq.") and job.id in line["message"]]
+    messages = " | ".join(line["message"] for line in about_the_job)
+    assert f"default: probe.effect ({job.id})" in messages  # the worker's dequeue line
+    assert "Job OK" in messages  # written by the work-horse
+    assert all(line.get("job_id") == job.id for line in about_the_job), about_the_job
+    idle = [line for line in lines if line["logger"].startswith("rq.") and "Listening on" in line["message"]]
+    assert idle and all("job_id" not in line for line in idle)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import update
 
 from app import db
+from app.config import ConfigError
 from app.cron import schedule
 from app.cron.models import CronRun
 
@@ -35,8 +36,15 @@ def run_task(name: str, trigger: str, **options: Any) -> CronRun:
         summary = task.func(**options)
     except Exception as exc:
         _finish(run_id, "failed", None, f"{type(exc).__name__}: {exc}"[:4000])
-        log.exception("cron task failed", extra={"task": name, "cron_run_id": run_id})
-        raise TaskFailed(run_id, f"{name} failed: {type(exc).__name__}: {exc}") from exc
+        # A missing setting (SMTP_URL for a task that mails) is one line naming it, not a traceback.
+        config = isinstance(exc, ConfigError)
+        log.error(
+            "cron task failed",
+            exc_info=not config,
+            extra={"task": name, "cron_run_id": run_id, "error": str(exc)},
+        )
+        why = f"configuration error: {exc}" if config else f"{type(exc).__name__}: {exc}"
+        raise TaskFailed(run_id, f"{name} failed: {why}") from exc
     _finish(run_id, "succeeded", summary, None)
     log.info("cron task succeeded", extra={"task": name, "cron_run_id": run_id, "summary": summary})
     with db.session_scope() as session:

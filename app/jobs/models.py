@@ -51,6 +51,8 @@ class Job(Base):
             postgresql_where=text("status = 'queued' AND next_attempt_at IS NOT NULL"),
         ),
         Index("ix_jobs_company_created", "company_id", "created_at"),
+        # /metrics reads the jobs finished in the last minutes (outcomes, durations) through it.
+        Index("ix_jobs_finished", "finished_at", postgresql_where=text("finished_at IS NOT NULL")),
         Index(
             "uq_jobs_idempotency",
             "company_id",

@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from app import db, runtime
+from app.config import ConfigError
 from app.features.emails import ratelimit
 from app.features.emails.models import EmailStatus, SentEmail
 from app.features.emails.templates import WELCOME, render
@@ -72,8 +73,17 @@ def build_message(to: str, subject: str, text: str, html: str, message_id: str |
 
 
 def open_transport() -> Transport:
-    """A connection to the configured SMTP_URL (lazy: it connects on the first send)."""
-    return Transport(parse_smtp_url(runtime.settings().smtp_url))
+    """A connection to the configured SMTP_URL (lazy: it connects on the first send).
+
+    Outside dev/test SMTP_URL has no default and only processes that send mail need it: without
+    it this raises ConfigError naming the variable, before anything is claimed or sent."""
+    url = runtime.settings().smtp_url
+    if url is None:
+        raise ConfigError(
+            'Environment variable "SMTP_URL" is not set: this process sends email '
+            "(set it to an smtp:// or smtps:// URL)"
+        )
+    return Transport(parse_smtp_url(url))
 
 
 def deliver(
@@ -141,8 +151,13 @@ def send_email(
     """
     to = to.strip()
     rendered = render(template, context, locale)  # a template error is a bug: raise before claiming
+    own = transport is None
+    # A missing SMTP_URL fails here, before the claim; the transport connects only on its first send.
+    active = transport or open_transport()
     record_id, claimed = _claim_send(to, template, company_id, user_id, run_id)
     if not claimed:
+        if own:
+            active.close()
         delivered = (
             session.scalar(select(SentEmail.status).where(SentEmail.id == record_id)) == EmailStatus.SENT
         )
@@ -151,8 +166,6 @@ def send_email(
         ratelimit.acquire(company_id, runtime.settings().email_rate_per_minute)
     message_id = stable_message_id(run_id, template, to) if run_id is not None else None
     message = build_message(to, rendered.subject, rendered.text, rendered.html, message_id)
-    own = transport is None
-    active = transport or open_transport()
     try:
         error = deliver(active, message)
     finally:

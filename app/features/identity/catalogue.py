@@ -43,6 +43,7 @@ PERMISSIONS: dict[str, str] = {
     "redemptions:cancel": "Cancel redemptions",
     "jobs:read_all": "View every background job of the company",
     "jobs:manage": "Retry and cancel background jobs",
+    "jobs:operate_queues": "Delete, empty and requeue queued jobs in the operator console",
 }
 
 _EMPLOYEE = {
@@ -67,7 +68,9 @@ _HR_MANAGER = _TEAM_LEAD | {
     "redemptions:view_details",
     "jobs:read_all",
 }
-_COMPANY_ADMIN = set(PERMISSIONS) - {"admin:manage_system", "prizes:create_global"}
+# Platform permissions: they act on every company (or on the shared queues), so no company role has them.
+PLATFORM_PERMISSIONS = frozenset({"admin:manage_system", "prizes:create_global", "jobs:operate_queues"})
+_COMPANY_ADMIN = set(PERMISSIONS) - PLATFORM_PERMISSIONS
 
 # name -> (description, permissions). Every company gets all five. Super Admin holds
 # `admin:manage_system`, which acts across companies (platform operations), so nobody gets it by

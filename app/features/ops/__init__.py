@@ -1,0 +1,1 @@
+"""Operator views over the platform's own machinery (scheduled task run history)."""
