@@ -170,6 +170,16 @@ def send_email(
     return SendOutcome(EmailStatus.FAILED, str(error), error.transient, record_id)
 
 
+def run_status(session: Session, run_id: str, template: str, to: str) -> str | None:
+    """What a job run already did for (template, recipient): sending | sent | failed | skipped, or
+    None. A re-run looks here before sending, so an ambiguous earlier attempt is never repeated."""
+    return session.scalar(
+        select(SentEmail.status).where(
+            SentEmail.run_id == run_id, SentEmail.template == template, SentEmail.to_email == to.strip()
+        )
+    )
+
+
 # --- welcome / invite emails ---------------------------------------------------------------
 
 
