@@ -291,12 +291,23 @@ def is_url(text: str) -> bool:
     return bool(_URL.match(text.strip()))
 
 
+def _bare_phone(digits: str) -> bool:
+    """10 or 11 bare digits shaped like a Brazilian number (DDD, then a landline starting 2-5 or a
+    mobile starting 9), optionally after 55; Unix timestamps and order ids are not."""
+    if len(digits) in (12, 13) and digits.startswith("55"):
+        digits = digits[2:]
+    if len(digits) not in (10, 11) or "0" in digits[:2]:
+        return False
+    return digits[2] == "9" if len(digits) == 11 else digits[2] in "2345"
+
+
 def is_phone(text: str) -> bool:
     value = text.strip()
     if not _PHONE.match(value):
         return False
-    digits = sum(ch.isdigit() for ch in value)
-    return 8 <= digits <= 13 and (not value.isdigit() or len(value) in (10, 11, 12, 13))
+    if value.isdigit() or (value.startswith("+") and value[1:].isdigit()):
+        return _bare_phone(value.lstrip("+"))
+    return 8 <= sum(ch.isdigit() for ch in value) <= 13
 
 
 # --- column typing -------------------------------------------------------------------------
