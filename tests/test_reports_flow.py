@@ -9,14 +9,16 @@ import logging
 from dataclasses import replace
 from email.header import decode_header, make_header
 
+import pytest
 from jsonschema import Draft202012Validator
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app import db, runtime
 from app.features.reports.models import Dataset, DatasetFile, Report, ReportDeletion, ReportVersion
 from app.features.reports.output_schema import CHART_TYPES, REPORT_SCHEMA
 from app.jobs.models import Job
 from app.logging import json_handler
+from tests.conftest import start_worker_process, wait_for
 from tests.email_helpers import smtp_server  # noqa: F401  (fixture)
 from tests.openai_fake import fake_openai  # noqa: F401  (fixture)
 from tests.reports_helpers import pii_csv, simple_csv, upload
@@ -447,3 +449,67 @@ def test_job_logs_carry_dataset_and_report_ids_and_never_the_prompt(client, make
     text = stream.getvalue()
     assert "Consultor de Intelig" not in text and "aggregates" not in text
     assert not any(v in text for values in seeded.values() for v in values)
+
+
+def test_a_job_that_ends_without_writing_an_outcome_never_shows_processing(client, make_tenant, worker):
+    tenant = make_tenant()
+    headers = tenant.headers()
+    dataset_id, _ = upload(client, headers, "a.csv", simple_csv())
+    worker()
+    lost, canceled, running = (_report(client, headers, dataset_id) for _ in range(3))
+    jobs = {rid: _status(client, headers, rid)["job_id"] for rid in (lost, canceled, running)}
+    with db.engine().begin() as conn:  # what the kernel writes when a job's worker died every time
+        conn.execute(
+            update(Job)
+            .where(Job.id == jobs[lost])
+            .values(
+                status="failed", attempts=3, error="lost 3 time(s) while running (worker died); giving up"
+            )
+        )
+        conn.execute(update(Job).where(Job.id == jobs[running]).values(status="started", attempts=1))
+    assert client.post(f"/jobs/{jobs[canceled]}/cancel", headers=headers).status_code == 200
+    status = _status(client, headers, lost)
+    assert status["status"] == "failed" and status["error_code"] == "interrupted"
+    assert "interrompido" in status["error_message"] and "Regenere" in status["error_message"]
+    status = _status(client, headers, canceled)
+    assert status["status"] == "failed" and "cancelada" in status["error_message"]
+    assert _status(client, headers, running)["status"] == "processing"
+    dashboard = client.get("/api/reports/dashboard", headers=headers).json
+    assert (
+        dashboard["total_reports"] == 3 and dashboard["done_reports"] == 0 and dashboard["success_rate"] == 0
+    )
+    statuses = {r["id"]: r["status"] for r in client.get("/api/reports", headers=headers).json["reports"]}
+    assert statuses == {lost: "failed", canceled: "failed", running: "processing"}
+    again = client.post(f"/api/reports/{lost}/regenerate", headers=headers)
+    assert again.status_code == 202 and again.json["job_id"] != jobs[lost]
+    worker()
+    assert _status(client, headers, lost)["status"] == "done"
+
+
+@pytest.mark.slow
+def test_the_flow_with_a_worker_process(client, make_tenant, fake_openai):  # noqa: F811
+    start_worker_process(
+        OPENAI_API_KEY="sk-test-key",
+        OPENAI_BASE_URL=fake_openai.base_url,
+        AI_MODEL="fake-model",
+        AI_TIMEOUT_SECONDS="10",
+    )
+    tenant = make_tenant()
+    headers = tenant.headers()
+    one_step = client.post(
+        "/api/upload",
+        data={"file": (io.BytesIO(pii_csv(30)[0]), "vendas.csv")},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+    assert one_step.status_code == 202
+    dataset_id = one_step.json["datasetId"]
+    wait_for(
+        lambda: client.get(f"/api/datasets/{dataset_id}/status", headers=headers).json["status"] == "parsed"
+    )
+    report_id = _report(client, headers, dataset_id)
+    wait_for(lambda: _status(client, headers, report_id)["status"] == "done")
+    [body] = fake_openai.requests
+    assert body["model"] == "fake-model"
+    view = client.get(f"/api/reports/{report_id}", headers=headers).json
+    assert view["model"] == "fake-model" and view["provider"] == "127.0.0.1"

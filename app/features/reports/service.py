@@ -773,6 +773,53 @@ def record_report_error(
     report.updated_at = utcnow()
 
 
+# --- demo ----------------------------------------------------------------------------------
+
+
+def create_example(session: Session, caller: Caller, filename: str, data: bytes) -> Report:
+    """A parsed dataset and a finished local-analyst report, built inline (no jobs): the demo seed's
+    way to show a filled library on a fresh machine."""
+    dataset = create_dataset(session, caller, filename)
+    session.add(DatasetFile(dataset_id=dataset.id, data=data))
+    parsed = parsing.parse_dataset(data, runtime.settings().dataset_max_rows)
+    dataset.size_bytes, dataset.sha256, dataset.upload_nonce = (
+        len(data),
+        hashlib.sha256(data).hexdigest(),
+        None,
+    )
+    dataset.status, dataset.row_count, dataset.columns = (
+        DatasetStatus.PARSED,
+        parsed.row_count,
+        parsed.columns,
+    )
+    dataset.sample, dataset.stats, dataset.parse_info = parsed.sample, parsed.stats, parsed.info
+    dataset.parsed_at = utcnow()
+    report = Report(
+        company_id=caller.company_id, owner_id=caller.user_id, dataset_id=dataset.id, parameters={}
+    )
+    session.add(report)
+    session.flush()
+    generated = run_local_analyst(analysis_input(session, report, dataset))
+    report.status, report.ai_response, report.completed_at = ReportStatus.DONE, generated.document, utcnow()
+    report.model, report.provider, report.prompt_version = (
+        generated.model,
+        generated.provider,
+        prompt.PROMPT_VERSION,
+    )
+    session.add(
+        ReportVersion(
+            report_id=report.id,
+            version=1,
+            ai_response=generated.document,
+            model=generated.model,
+            provider=generated.provider,
+            prompt_version=prompt.PROMPT_VERSION,
+        )
+    )
+    session.flush()
+    return report
+
+
 # --- email ---------------------------------------------------------------------------------
 
 
