@@ -513,3 +513,52 @@ def test_the_flow_with_a_worker_process(client, make_tenant, fake_openai):  # no
     assert body["model"] == "fake-model"
     view = client.get(f"/api/reports/{report_id}", headers=headers).json
     assert view["model"] == "fake-model" and view["provider"] == "127.0.0.1"
+
+
+def test_profile_upsert_beta_leads_and_the_legacy_http_conventions(client, make_tenant, worker):
+    tenant = make_tenant()
+    headers = tenant.headers()
+    assert client.get("/api/bussiness_info/status", headers=headers).json == {"exists": False}
+    assert client.get("/api/business-info", headers=headers).status_code == 404
+    empty = client.post("/api/bussiness_info", json={"goal": "  ", "niche_bussiness": ""}, headers=headers)
+    assert empty.status_code == 400 and empty.json["error"] == "Payload inválido"
+    created = client.post("/api/bussiness_info", json={"niche_bussiness": "Roupas"}, headers=headers)
+    updated = client.put(
+        "/api/business-info", json={"niche_bussiness": "Moda", "info_priority": ["vendas"]}, headers=headers
+    )
+    assert created.status_code == 201 and updated.status_code == 200
+    assert updated.json["bussiness_info"]["id"] == created.json["bussiness_info"]["id"]
+    assert (
+        client.get("/api/business-info", headers=headers).json["bussiness_info"]["niche_bussiness"] == "Moda"
+    )
+    other = client.get("/api/bussiness_info/status?owner_id=someone-else", headers=headers)
+    assert other.status_code == 403
+
+    for _ in range(2):  # a repeat answers the same, and stores nothing new
+        lead = client.post("/api/beta", json={"name": " Ana ", "email": "Ana@Example.com"})
+        assert lead.status_code == 201 and lead.json == {"success": True}
+    assert client.post("/api/beta-leads", json={"name": "Ana", "email": "nope"}).json["error"] == (
+        "invalid email format"
+    )
+    assert client.post("/api/beta", json={"name": "Ana"}).json["error"] == "name and email are required"
+
+    wrong_method = client.get("/api/upload/create", headers=headers)
+    assert wrong_method.status_code == 405 and isinstance(wrong_method.json["error"], str)
+    bad_json = client.post("/api/report", data="{oops", content_type="application/json", headers=headers)
+    assert bad_json.status_code == 400 and bad_json.json["error"] == "Invalid JSON body"
+    assert client.get("/api/report/ai_report").json["error"] == "Missing report id"
+    assert client.get("/api/report/status?id=not-a-uuid", headers=headers).status_code == 404
+    missing = client.post("/api/upload/create", json={"fileName": "ok.csv"}, headers=headers)
+    assert missing.status_code == 200  # both spellings of the key
+
+    dataset_id, _ = upload(client, headers, "a.csv", simple_csv())
+    worker()
+    keyed = {**headers, "Idempotency-Key": "abc"}
+    first = client.post("/api/report", json={"dataset_id": dataset_id}, headers=keyed).json
+    second = client.post("/api/report", json={"dataset_id": dataset_id}, headers=keyed).json
+    assert first["request_id"] == second["request_id"] and _count(Report) == 1
+    sample = client.get(
+        f"/api/dataset/get_sample?reportRequestId={first['request_id']}", headers=headers
+    ).json
+    assert json.loads(sample["sample_json"]["sample_json"])["sample"] == sample["sample"]
+    assert len(sample["sample"]) == 30

@@ -25,6 +25,8 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+from app.features.users.csv_parsing import CsvError, decode
+
 PROFILE_VERSION = 2
 INSPECT_ROWS = 2000
 DETECT_VALUES = 50
@@ -37,7 +39,6 @@ CATEGORY_MAX_UNIQUE = 200  # low and medium cardinality
 
 TYPES = ("number", "date", "email", "url", "phone", "string", "null")
 
-_BINARY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _DELIMITERS = (",", ";", "\t", "|")
 
 
@@ -80,18 +81,16 @@ def sniff_format(data: bytes) -> str:
 
 
 def decode_text(data: bytes) -> tuple[str, str]:
-    """(text, encoding): UTF-8 (BOM stripped), else Windows-1252, else Latin-1. Binary is refused."""
-    if b"\x00" in data:
-        raise _not_text()
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        if _BINARY.search(text):
-            break
-        return text, "utf-8" if encoding == "utf-8-sig" else encoding
-    raise _not_text()
+    """(text, encoding): UTF-8 (BOM stripped), else Windows-1252, else Latin-1 (the user import's
+    decoder). Binary is refused."""
+    try:
+        return decode(data)
+    except CsvError as exc:
+        if exc.code == "EMPTY_FILE":
+            raise ParseError(
+                "empty_file", "O arquivo está vazio: envie um CSV ou XLSX com cabeçalho e dados."
+            ) from None
+        raise _not_text() from None
 
 
 def _not_text() -> ParseError:

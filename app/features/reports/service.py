@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 from redis.exceptions import RedisError
@@ -135,28 +135,29 @@ def _owned(model: type[Dataset] | type[Report], caller: Caller) -> Select[Any]:
     return select(model).where(model.owner_id == caller.user_id, model.company_id == caller.company_id)
 
 
-def get_dataset(session: Session, caller: Caller, dataset_id: str | None, *, lock: bool = False) -> Dataset:
-    if not dataset_id:
-        raise Invalid("dataset id is required", "dataset_id_required")
-    stmt = _owned(Dataset, caller).where(Dataset.id == str(dataset_id))
+Owned = TypeVar("Owned", Dataset, Report)
+
+
+def _get_owned(
+    session: Session, model: type[Owned], caller: Caller, row_id: str | None, lock: bool, what: str
+) -> Owned:
+    if not row_id:
+        raise Invalid(f"{what.lower()} id is required", f"{what.lower()}_id_required")
+    stmt = _owned(model, caller).where(model.id == str(row_id))
     if lock:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    dataset = session.scalars(stmt).first()
-    if dataset is None:
-        raise NotFound("Dataset not found", "dataset_not_found")
-    return dataset
+    row = session.scalars(stmt).first()
+    if row is None:
+        raise NotFound(f"{what} not found", f"{what.lower()}_not_found")
+    return row
+
+
+def get_dataset(session: Session, caller: Caller, dataset_id: str | None, *, lock: bool = False) -> Dataset:
+    return _get_owned(session, Dataset, caller, dataset_id, lock, "Dataset")
 
 
 def get_report(session: Session, caller: Caller, report_id: str | None, *, lock: bool = False) -> Report:
-    if not report_id:
-        raise Invalid("report id is required", "report_id_required")
-    stmt = _owned(Report, caller).where(Report.id == str(report_id))
-    if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    report = session.scalars(stmt).first()
-    if report is None:
-        raise NotFound("Report not found", "report_not_found")
-    return report
+    return _get_owned(session, Report, caller, report_id, lock, "Report")
 
 
 def job_of(session: Session, job_id: str | None) -> Job | None:
