@@ -116,6 +116,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_blueprint(import_settings_views.blp)
     api.register_blueprint(email_views.blp)
 
+    # AI reports (issue 13): the RelatorIA /api/* routes.
+    from app.features.reports import views as report_views
+
+    api.register_blueprint(report_views.blp)
+
     from app.cli import register_cli
 
     register_cli(app)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from environs import Env, EnvError
-from marshmallow.validate import Range
+from marshmallow.validate import OneOf, Range
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ("dev", "homolog", "prod", "test")
@@ -78,6 +78,15 @@ class Settings:
     reconcile_interval_seconds: int = 60
     # Lifetime of the operator console's login cookie (/admin/rq: rq-dashboard and the schedule).
     ops_session_ttl_seconds: int = 1800
+    # AI reports (issue 13). Without OPENAI_API_KEY a deterministic local analyst writes the reports.
+    dataset_max_bytes: int = 20 * 1024 * 1024  # one uploaded CSV/XLSX, stored in Postgres
+    dataset_max_rows: int = 200_000
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None  # any OpenAI-compatible server (DeepSeek, a local gateway…)
+    ai_model: str = "gpt-4o-mini"
+    ai_timeout_seconds: float = 60.0
+    ai_max_tokens: int = 4000
+    ai_response_format: str = "json_object"  # json_object | json_schema | text
 
     @property
     def is_production(self) -> bool:
@@ -203,6 +212,17 @@ def _parse(env: Env, app_env: str) -> Settings:
         reconcile_interval_seconds=env.int("RECONCILE_INTERVAL_SECONDS", 60, validate=Range(min=1)),
         ops_session_ttl_seconds=env.int(
             "OPS_SESSION_TTL_SECONDS", 1800, validate=Range(min=60, max=12 * 3600)
+        ),
+        dataset_max_bytes=env.int("DATASET_MAX_BYTES", 20 * 1024 * 1024, validate=Range(min=1)),
+        dataset_max_rows=env.int("DATASET_MAX_ROWS", 200_000, validate=Range(min=1)),
+        openai_api_key=env.str("OPENAI_API_KEY", None) or None,
+        # AI_BASE_URL is the contract's name for the same setting.
+        openai_base_url=(env.str("OPENAI_BASE_URL", None) or env.str("AI_BASE_URL", None) or None),
+        ai_model=env.str("AI_MODEL", "gpt-4o-mini"),
+        ai_timeout_seconds=env.float("AI_TIMEOUT_SECONDS", 60.0, validate=Range(min=0.1)),
+        ai_max_tokens=env.int("AI_MAX_TOKENS", 4000, validate=Range(min=256)),
+        ai_response_format=env.str(
+            "AI_RESPONSE_FORMAT", "json_object", validate=OneOf(("json_object", "json_schema", "text"))
         ),
     )
 

@@ -10,6 +10,15 @@ from app.features.company.models import CompanySettings
 from app.features.compliments.models import Compliment
 from app.features.emails.models import SentEmail
 from app.features.identity.models import Company, Department, JobTitle, Permission, Role, User, UserRole
+from app.features.reports.models import (
+    BetaLead,
+    BusinessProfile,
+    Dataset,
+    DatasetFile,
+    Report,
+    ReportDeletion,
+    ReportVersion,
+)
 from app.features.users.import_models import CsvImportPreview, UserManager
 from app.features.values.models import CompanyValue
 from app.features.wallets.models import Wallet, WalletTransaction
@@ -19,6 +28,8 @@ from app.jobs.models import Job
 __all__ = [
     "AuditLog",
     "Base",
+    "BetaLead",
+    "BusinessProfile",
     "Company",
     "CompanyDomain",
     "CompanyLogo",
@@ -27,6 +38,8 @@ __all__ = [
     "Compliment",
     "CronRun",
     "CsvImportPreview",
+    "Dataset",
+    "DatasetFile",
     "Department",
     "ExpiryNotice",
     "Job",
@@ -34,6 +47,9 @@ __all__ = [
     "PasswordSetupToken",
     "Permission",
     "RefreshToken",
+    "Report",
+    "ReportDeletion",
+    "ReportVersion",
     "Role",
     "SentEmail",
     "User",

@@ -49,3 +49,12 @@ def test_seed_demo_is_idempotent_and_consistent(app, client):
     feed = client.get("/compliments/feed", headers=headers).json
     assert len(feed) == 10 and all(item["sender"]["department"] for item in feed)
     assert client.get("/admin/company/values", headers=headers).status_code == 200
+    # The AI reports half: a parsed dataset and a finished local-analyst report in Ana's library.
+    assert "reports=1" in first.output
+    [report] = client.get("/api/library", headers=headers).json["reports"]
+    assert report["status"] == "done" and report["datasets"] == {"filename": "atendimentos-clinica.csv"}
+    view = client.get(f"/api/report/view?id={report['id']}", headers=headers).json
+    assert (
+        view["ai_response"]["meta"]["generated_by"] == "local-analyst" and view["dataset"]["row_count"] == 240
+    )
+    assert client.get("/api/bussiness_info/status", headers=headers).json == {"exists": True}

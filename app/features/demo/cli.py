@@ -19,7 +19,7 @@ def register(app: Flask) -> None:
             click.echo(f"demo company already present (company_id={result.company_id}); nothing created")
             return
         click.echo(f"company_id={result.company_id}")
-        click.echo(f"users={result.users} compliments={result.compliments}")
+        click.echo(f"users={result.users} compliments={result.compliments} reports={result.reports}")
         if result.passwords:
             click.echo(f"login: {result.admin_email} / {password} (every demo user has that password)")
         for note in result.notes:

@@ -1,5 +1,6 @@
-"""Demo data: a living company (values, people, eight weeks of compliments), built only through
-the services, so balances and the ledger are exactly what real use would have produced.
+"""Demo data: a living company (values, people, eight weeks of compliments, and an AI report of a
+beauty clinic's appointments for its operator), built only through the services, so balances and
+the ledger are exactly what real use would have produced.
 
 Idempotent: the company is found by name; a second run creates nothing. A transaction-scoped
 advisory lock makes two concurrent runs safe too.
@@ -22,6 +23,7 @@ from app.features.compliments import service as compliments
 from app.features.identity import service as identity
 from app.features.identity.catalogue import SUPER_ADMIN_ROLE
 from app.features.identity.models import Company, Department, JobTitle, User
+from app.features.reports import service as reports
 from app.features.values import service as values
 from app.features.wallets import service as wallets
 
@@ -115,6 +117,7 @@ class SeedResult:
     admin_email: str
     users: int = 0
     compliments: int = 0
+    reports: int = 0
     passwords: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -225,4 +228,46 @@ def seed_demo(session: Session, *, now: datetime | None = None, password: str = 
             except ApiError:  # that sender's allowance ran out this week: skip, as the UI would
                 continue
     session.flush()
+    admin = users[0]
+    reports.save_profile(
+        session,
+        reports.Caller(admin.id, company.id, admin.email),
+        {
+            "niche_bussiness": "Estética",
+            "goal": {"selected": ["Aumentar faturamento"], "other": None},
+            "analysis_period": "últimos 6 meses",
+            "info_priority": ["faturamento", "procedimentos"],
+            "best_data_format": "graficos",
+        },
+    )
+    reports.create_example(
+        session, reports.Caller(admin.id, company.id, admin.email), DEMO_DATASET_NAME, demo_dataset(moment)
+    )
+    result.reports = 1
     return result
+
+
+DEMO_DATASET_NAME = "atendimentos-clinica.csv"
+PROCEDURES = [
+    ("Limpeza de pele", 180),
+    ("Massagem", 150),
+    ("Peeling", 320),
+    ("Botox", 1200),
+    ("Depilação", 90),
+]
+
+
+def demo_dataset(moment: datetime, rows: int = 240) -> bytes:
+    """Six months of a beauty clinic's appointments (pt-BR CSV: `;`, dd/mm/yyyy, 1.234,56)."""
+    rng = random.Random(20250202)
+    lines = ["Data;Procedimento;Profissional;Valor;Pagamento"]
+    for _ in range(rows):
+        day = moment - timedelta(days=rng.randrange(180))
+        name, price = rng.choice(PROCEDURES)
+        value = price * rng.uniform(0.9, 1.1)
+        amount = f"{value:,.2f}".replace(",", "§").replace(".", ",").replace("§", ".")
+        lines.append(
+            f"{day:%d/%m/%Y};{name};{rng.choice(['Bia', 'Carla', 'Duda'])};{amount};"
+            f"{rng.choice(['Pix', 'Cartão', 'Dinheiro'])}"
+        )
+    return ("\n".join(lines) + "\n").encode()

@@ -125,3 +125,61 @@ once. Your login is <strong>{{ email }}</strong>.</p>
 </body></html>
 """,
 )
+
+
+# The AI report (reports feature): summary, insights, KPIs and each chart as a small table (email
+# clients run no chart code). Every value is the report's own text: the HTML part autoescapes it.
+REPORT = "report"
+
+register_template(
+    REPORT,
+    subject="{{ subject }}",
+    text="""{{ message }}
+
+{{ title }}
+
+Resumo
+{{ summary }}
+{% if insights %}
+Insights
+{% for insight in insights %}- {{ insight }}
+{% endfor %}{% endif %}{% if kpis %}
+Indicadores
+{% for kpi in kpis %}- {{ kpi.label }}: {{ kpi.unit }} {{ kpi.value }}
+{% endfor %}{% endif %}{% for chart in charts %}
+{{ chart.title }}
+{{ chart.columns | join(" | ") }}
+{% for row in chart.rows %}{{ row | join(" | ") }}
+{% endfor %}{% endfor %}{% if warnings %}
+Avisos
+{% for warning in warnings %}- {{ warning }}
+{% endfor %}{% endif %}
+Veja o relatório completo: {{ link }}
+""",
+    html="""<!doctype html>
+<html lang="pt-BR"><body style="font-family: Arial, sans-serif; color: #1f2933;">
+<p>{{ message }}</p>
+<h2 style="margin-bottom:4px;">{{ title }}</h2>
+<h3>Resumo</h3>
+<p>{{ summary }}</p>
+{% if insights %}<h3>Insights</h3>
+<ul>{% for insight in insights %}<li>{{ insight }}</li>{% endfor %}</ul>{% endif %}
+{% if kpis %}<h3>Indicadores</h3>
+<table cellpadding="6" style="border-collapse:collapse;">
+{% for kpi in kpis %}<tr><td style="border:1px solid #d9e2ec;">{{ kpi.label }}</td>
+<td style="border:1px solid #d9e2ec;text-align:right;">{{ kpi.unit }} {{ kpi.value }}</td></tr>
+{% endfor %}</table>{% endif %}
+{% for chart in charts %}<h3>{{ chart.title }}</h3>
+<table cellpadding="4" style="border-collapse:collapse;font-size:13px;">
+<tr>{% for column in chart.columns %}
+<th style="border:1px solid #d9e2ec;background:#f0f4f8;">{{ column }}</th>{% endfor %}</tr>
+{% for row in chart.rows %}<tr>{% for cell in row %}
+<td style="border:1px solid #d9e2ec;">{{ cell }}</td>{% endfor %}</tr>
+{% endfor %}</table>{% endfor %}
+{% if warnings %}<h3>Avisos</h3>
+<ul style="font-size:13px;color:#52606d;">
+{% for warning in warnings %}<li>{{ warning }}</li>{% endfor %}</ul>{% endif %}
+<p><a href="{{ link }}">Ver o relatório completo</a></p>
+</body></html>
+""",
+)

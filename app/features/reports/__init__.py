@@ -1,0 +1,1 @@
+"""AI reports (RelatorIA): datasets in, validated LLM reports out, as durable jobs."""
