@@ -15,6 +15,7 @@ from app.jobs.http import respond_when_done
 from app.jobs.models import Job
 from app.jobs.schemas import AcceptedSchema, JobListQuery, JobPageSchema, JobSchema
 from app.jobs.waiting import announce
+from app.ratelimit import creates_job
 
 blp = Blueprint("jobs", __name__, url_prefix="/jobs", description="Background jobs (audit and status)")
 ops = Blueprint("ops", __name__, url_prefix="/admin/cron", description="Operator actions on scheduled tasks")
@@ -66,6 +67,7 @@ class JobDetail(MethodView):
 @blp.route("/<string:job_id>/retry")
 class JobRetry(MethodView):
     @require_permission("jobs:manage")
+    @creates_job
     @blp.response(202, AcceptedSchema)
     def post(self, job_id: str) -> Any:
         """Run a failed or canceled job again with a fresh budget of attempts."""
@@ -97,6 +99,7 @@ class JobCancel(MethodView):
 @ops.route("/<string:task_name>/run")
 class RunScheduledTask(MethodView):
     @require_permission("admin:manage_system")
+    @creates_job
     @ops.response(202, AcceptedSchema)
     @ops.alt_response(200, schema=JobSchema, description="The job, when it finished within the wait bound")
     def post(self, task_name: str) -> Any:
