@@ -385,7 +385,13 @@ class UtcDateTime(ma.fields.DateTime):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
         result = super()._deserialize(value, attr, data, **kwargs)
-        return result if result.tzinfo is not None else result.replace(tzinfo=UTC)
+        if result.tzinfo is None:
+            result = result.replace(tzinfo=UTC)
+        # Normalised to UTC: Postgres refuses offsets past ±15:59 that Python accepts (±23:59).
+        try:
+            return result.astimezone(UTC)
+        except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past the last representable instant
+            raise ma.ValidationError("Not a valid datetime.") from None
 
 
 def page_count(total: int, limit: int) -> int:
