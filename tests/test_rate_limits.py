@@ -24,6 +24,18 @@ PASSWORD = "correct horse battery"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """argon2 at its cheapest: these tests count attempts, not hashing cost (a real hash takes
+    64 MiB and most of a second on a shared CI core)."""
+    from argon2 import PasswordHasher
+
+    monkeypatch.setattr(auth_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    auth_service._dummy_hash.cache_clear()
+    yield
+    auth_service._dummy_hash.cache_clear()
+
+
 @pytest.fixture
 def limits(settings: Settings) -> Iterator[None]:
     runtime.init(
@@ -219,3 +231,22 @@ def test_the_users_table_is_untouched_by_throttled_logins(client, make_tenant, m
         _login(client, email, "wrong password")
     with db.session_scope() as session:
         assert session.scalar(select(User.last_login_at).where(User.id == user_id)) is None
+
+
+def test_password_hashing_is_bounded_per_process(client, make_tenant, make_user, monkeypatch):
+    """With every argon2 slot of the process taken, a login waits a bounded time and then answers
+    503 + Retry-After instead of piling up 64 MiB hashes."""
+    import threading
+
+    _, _, email = _user_with_password(make_tenant, make_user)
+    slots = threading.BoundedSemaphore(1)
+    monkeypatch.setattr(auth_service, "_hash_slots", slots)
+    monkeypatch.setattr(auth_service, "_HASH_WAIT_SECONDS", 0.05)
+    slots.acquire()  # someone else is hashing
+    try:
+        busy = _login(client, email, PASSWORD)
+    finally:
+        slots.release()
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "5"
+    assert busy.json["error"]["code"] == "BUSY"
+    assert _login(client, email, PASSWORD).status_code == 200
