@@ -29,13 +29,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.url_map.strict_slashes = False  # the frontend never adds trailing slashes; accept both
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
+    app.config["PUBLIC_MAX_BODY_BYTES"] = settings.public_max_body_bytes
+    app.config["HSTS"] = settings.is_production  # served over https there (Railway's edge)
     if settings.trusted_proxy_hops:
         hops = settings.trusted_proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
-    # Browsable docs at /docs with Swagger UI assets from the swagger-ui-bundle package (no CDN).
-    app.config["OPENAPI_SWAGGER_UI_PATH"] = "docs"
-    app.config["OPENAPI_SWAGGER_UI_URL"] = "/docs/assets/"
-    app.add_url_rule("/docs/assets/<path:filename>", "swagger_ui_assets", _swagger_ui_asset)
+    if settings.api_docs_enabled:
+        # Browsable docs at /docs with Swagger UI assets from the swagger-ui-bundle package (no CDN).
+        app.config["OPENAPI_SWAGGER_UI_PATH"] = "docs"
+        app.config["OPENAPI_SWAGGER_UI_URL"] = "/docs/assets/"
+        app.add_url_rule("/docs/assets/<path:filename>", "swagger_ui_assets", _swagger_ui_asset)
+    else:  # API_DOCS_ENABLED=false (the homolog/prod default): neither /docs nor /openapi.json
+        app.config["OPENAPI_URL_PREFIX"] = None
     api = api_module.init_app(app)
     install_access_log(app)  # one JSON access line per request (replaces gunicorn's)
     # The frontend calls from its own origin; preflights are answered before any auth (contract §1.1).
@@ -67,11 +72,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_blueprint(compliment_views.company_values)
     api.register_blueprint(value_views.blp)
 
+    from app.features.auth import page as set_password_page
     from app.features.auth import views as auth_views
     from app.features.company import views as company_views
     from app.features.users import views as user_views
 
     api.register_blueprint(auth_views.blp)
+    app.register_blueprint(set_password_page.blp)  # HTML, not part of the OpenAPI document
     api.register_blueprint(user_views.blp)
     api.register_blueprint(user_views.roles_me)
     api.register_blueprint(company_views.blp)

@@ -5,8 +5,13 @@ Two kinds of access token are accepted, both HS256 (any other `alg`, `none` incl
 - Supabase's, when SUPABASE_JWT_SECRET is set: issuer checked when SUPABASE_JWT_ISSUER is set,
   audience when SUPABASE_JWT_AUDIENCE is (default `authenticated`); `sub` = the Supabase user id,
   matched to `users.auth_user_id`.
-The token's `sub` must map to an active user of an active company. 401 only ever means "this token
-is missing, invalid or expired" (the frontend answers a 401 by refreshing).
+The token's `sub` must map to an active user of an active company, and our own tokens carry the
+user's token version (`tv`): setting a new password bumps it, which ends every older session at
+once. 401 only ever means "this token is missing, invalid or expired" (the frontend answers a 401
+by refreshing).
+
+`login_required` and `require_permission` also mark the view as protected: its OpenAPI operation
+declares bearer security, and public-route guards (the body-size cap) leave it alone.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from flask import g, request
 
 from app import logging as app_logging
 from app import runtime
-from app.api import ApiError, request_session
+from app.api import flag_view, request_session
+from app.errors import Forbidden, Unauthenticated
 from app.features.identity import service as identity
 
 ALGORITHMS = ["HS256"]
@@ -58,7 +64,7 @@ def issue_access_token(user_id: str, company_id: str, ttl_seconds: int | None = 
 
 
 def decode_access_token(token: str) -> dict[str, Any]:
-    """Claims of a valid access token, or ApiError(401)."""
+    """Claims of a valid access token, or Unauthenticated (401)."""
     settings = runtime.settings()
     try:
         header = jwt.get_unverified_header(token)
@@ -102,8 +108,13 @@ def decode_access_token(token: str) -> dict[str, Any]:
     raise _unauthorized("Invalid access token")
 
 
-def _unauthorized(message: str) -> ApiError:
-    return ApiError(401, message, "UNAUTHORIZED")
+def _unauthorized(message: str) -> Unauthenticated:
+    return Unauthenticated(message, "UNAUTHORIZED")
+
+
+def is_own_token(claims: dict[str, Any]) -> bool:
+    """Issued by us (not a Supabase session)."""
+    return claims.get("iss") == runtime.settings().jwt_issuer
 
 
 def current_user() -> CurrentUser:
@@ -120,6 +131,8 @@ def current_user() -> CurrentUser:
     user = identity.find_active_user_by_subject(session, str(claims["sub"]))
     if user is None:
         raise _unauthorized("Token does not belong to an active user")
+    if is_own_token(claims) and _token_version(claims) != user.token_version:
+        raise _unauthorized("Session ended: the password was changed")
     g.current_user = CurrentUser(
         id=user.id,
         company_id=user.company_id,
@@ -132,13 +145,20 @@ def current_user() -> CurrentUser:
     return g.current_user
 
 
+def _token_version(claims: dict[str, Any]) -> int:
+    try:
+        return int(claims.get("tv", 0))
+    except (TypeError, ValueError):
+        return -1  # never matches
+
+
 def login_required(view: F) -> F:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         current_user()
         return view(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return flag_view(wrapper, auth=True)  # type: ignore[return-value]
 
 
 def require_permission(*names: str) -> Callable[[F], F]:
@@ -150,15 +170,14 @@ def require_permission(*names: str) -> Callable[[F], F]:
             user = current_user()
             missing = [name for name in names if not user.can(name)]
             if missing:
-                raise ApiError(
-                    403,
+                raise Forbidden(
                     f"Insufficient permission: requires {', '.join(missing)}",
                     "INSUFFICIENT_PERMISSION",
                     {"requiredPermission": list(names), "missingPermissions": missing},
                 )
             return view(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        return flag_view(wrapper, auth=True)  # type: ignore[return-value]
 
     return decorate
 
@@ -170,14 +189,13 @@ def require_any_permission(*names: str) -> Callable[[F], F]:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not any(current_user().can(name) for name in names):
-                raise ApiError(
-                    403,
+                raise Forbidden(
                     f"Insufficient permission: requires one of {', '.join(names)}",
                     "INSUFFICIENT_PERMISSION",
                     {"requiredPermission": list(names), "missingPermissions": list(names)},
                 )
             return view(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        return flag_view(wrapper, auth=True)  # type: ignore[return-value]
 
     return decorate

@@ -14,6 +14,7 @@ send time with a message naming it (`app.features.emails.service.open_transport`
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,30 @@ PROFILES = ("dev", "homolog", "prod", "test")
 
 class ConfigError(RuntimeError):
     """A setting is missing or malformed; the message names the variable."""
+
+
+_RATE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
+
+
+@dataclass(frozen=True)
+class Rate:
+    """`count` requests per `period` seconds: a burst of `count`, then one every period/count."""
+
+    count: int
+    period: float
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        """`10/15m`, `30/1m`, `5/s`, `100/1h`."""
+        match = _RATE.match(text)
+        if not match or int(match.group(1)) < 1 or (match.group(2) and int(match.group(2)) < 1):
+            raise ValueError(f"{text!r} is not a rate like 10/15m (count/period, units s, m, h, d)")
+        amount = int(match.group(2) or 1)
+        return cls(int(match.group(1)), float(amount * _RATE_UNITS[match.group(3)]))
+
+
+MIN_SECRET_BYTES = 32  # HS256 keys shorter than the hash output are brute-forceable offline
 
 
 @dataclass(frozen=True)
@@ -87,6 +112,18 @@ class Settings:
     ai_timeout_seconds: float = 60.0
     ai_max_tokens: int = 4000
     ai_response_format: str = "json_object"  # json_object | json_schema | text
+    # Trust and onboarding (issue 9).
+    # The API's own public base URL: logo URLs and the set-password links in emails point here,
+    # never at whatever Host header a request carried.
+    public_api_url: str = "http://localhost:8000"
+    api_docs_enabled: bool = True  # /docs and /openapi.json (off by default in homolog/prod)
+    public_max_body_bytes: int = 64 * 1024  # bodies of routes anyone may call (login, refresh…)
+    rate_limits_enabled: bool = True
+    rate_limit_login_per_account: Rate = Rate(10, 900.0)
+    rate_limit_login_per_address: Rate = Rate(30, 60.0)
+    rate_limit_token_per_address: Rate = Rate(60, 60.0)
+    rate_limit_jobs_per_company: Rate = Rate(120, 60.0)
+    password_hash_concurrency: int = 2  # argon2 hashes (64 MiB each) at once per web process
 
     @property
     def is_production(self) -> bool:
@@ -104,6 +141,21 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         )
     if settings.is_production and settings.jwt_secret == DEV_JWT_SECRET:
         raise ConfigError('Environment variable "JWT_SECRET" must be set to a real secret outside dev/test')
+    if not settings.public_api_url:
+        raise ConfigError(
+            'Environment variable "PUBLIC_API_URL" is required outside dev/test '
+            "(the API's public https:// base URL, for emailed links and logo URLs)"
+        )
+    if settings.is_production:
+        for name, secret in (
+            ("JWT_SECRET", settings.jwt_secret),
+            ("SUPABASE_JWT_SECRET", settings.supabase_jwt_secret),
+        ):
+            if secret is not None and len(secret.encode()) < MIN_SECRET_BYTES:
+                raise ConfigError(
+                    f'Environment variable "{name}" must be at least {MIN_SECRET_BYTES} bytes '
+                    "outside dev/test"
+                )
     return settings
 
 
@@ -224,7 +276,37 @@ def _parse(env: Env, app_env: str) -> Settings:
         ai_response_format=env.str(
             "AI_RESPONSE_FORMAT", "json_object", validate=OneOf(("json_object", "json_schema", "text"))
         ),
+        public_api_url=_public_api_url(env, app_env),
+        api_docs_enabled=env.bool("API_DOCS_ENABLED", app_env in ("dev", "test")),
+        public_max_body_bytes=env.int("PUBLIC_MAX_BODY_BYTES", 64 * 1024, validate=Range(min=1024)),
+        rate_limits_enabled=env.bool("RATE_LIMITS_ENABLED", True),
+        rate_limit_login_per_account=_rate(env, "RATE_LIMIT_LOGIN_PER_ACCOUNT", "10/15m"),
+        rate_limit_login_per_address=_rate(env, "RATE_LIMIT_LOGIN_PER_ADDRESS", "30/1m"),
+        rate_limit_token_per_address=_rate(env, "RATE_LIMIT_TOKEN_PER_ADDRESS", "60/1m"),
+        rate_limit_jobs_per_company=_rate(env, "RATE_LIMIT_JOBS_PER_COMPANY", "120/1m"),
+        password_hash_concurrency=env.int("PASSWORD_HASH_CONCURRENCY", 2, validate=Range(min=1)),
     )
+
+
+def _rate(env: Env, name: str, default: str) -> Rate:
+    try:
+        return Rate.parse(env.str(name, default))
+    except ValueError as exc:
+        raise EnvError(f'Environment variable "{name}" invalid: {exc}') from None
+
+
+def _public_api_url(env: Env, app_env: str) -> str:
+    """PUBLIC_API_URL; else Railway's public domain; else (dev/test only) localhost on PORT."""
+    value = env.str("PUBLIC_API_URL", "") or ""
+    if not value and env.str("RAILWAY_PUBLIC_DOMAIN", ""):
+        value = f"https://{env.str('RAILWAY_PUBLIC_DOMAIN')}"
+    if not value:
+        if app_env not in ("dev", "test"):
+            return ""  # load_settings names the missing variable after the other checks
+        value = f"http://localhost:{env.int('PORT', 8000)}"
+    if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", value):
+        raise EnvError('Environment variable "PUBLIC_API_URL" invalid: expected an http(s):// URL')
+    return value.rstrip("/")
 
 
 def _url(env: Env, name: str, schemes: tuple[str, ...]) -> str:

@@ -7,6 +7,8 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
+from app import runtime
+
 
 def cpf(seed: int) -> str:
     """A CPF with valid check digits, formatted."""
@@ -70,6 +72,7 @@ def upload(client: FlaskClient, headers: dict[str, str], filename: str, data: by
     created = client.post("/api/upload/create", json={"filename": filename}, headers=headers)
     assert created.status_code == 200, created.json
     url = created.json["uploadUrl"]
-    assert url.startswith("http://localhost/api/upload/")
-    put = client.put(url.removeprefix("http://localhost"), data=data, content_type="text/csv")
+    base = runtime.settings().public_api_url  # links come from PUBLIC_API_URL, never the Host header
+    assert url.startswith(f"{base}/api/upload/")
+    put = client.put(url.removeprefix(base), data=data, content_type="text/csv")
     return created.json["datasetId"], put

@@ -52,7 +52,8 @@ def test_users_screens_replay(client, make_tenant):
     assert created.status_code == 201, created.json
     assert {"id", "name", "email", "isActive", "createdAt"} <= set(created.json)
     assert created.json["email"] == "ana@acme.com" and created.json["createdAt"].endswith("Z")
-    assert created.json["temporaryPasswordUrl"].startswith("http://localhost:5173/set-password?token=")
+    # The API's own set-password page (the frontend has none), on PUBLIC_API_URL.
+    assert created.json["temporaryPasswordUrl"].startswith("http://localhost:8000/set-password?token=")
     user_id = created.json["id"]
     with db.session_scope() as session:
         assert session.scalar(select(Wallet.id).where(Wallet.user_id == user_id)) is not None

@@ -65,6 +65,8 @@ def _supabase_token(sub: str, email: str | None, **overrides: Any) -> str:
     }
     if email is not None:
         claims["email"] = email
+        # What Supabase puts in a Google session's token: the provider vouched for the address.
+        claims["user_metadata"] = {"email": email, "email_verified": True}
     claims.update(overrides)
     return jwt.encode(claims, SUPABASE_SECRET, algorithm="HS256")
 
@@ -437,7 +439,8 @@ def test_verify_minimal_and_full(client, member):
 
 def test_verify_flags_a_token_close_to_expiry(client, member):
     tenant, user_id, _ = member
-    token = issue_access_token(user_id, tenant.company_id, ttl_seconds=120)
+    # The member has set a password: a token minted now carries the token version that moved on.
+    token = issue_access_token(user_id, tenant.company_id, ttl_seconds=120, tv=_user(user_id).token_version)
     data = client.get("/auth/verify", headers={"Authorization": f"Bearer {token}"}).get_json()["data"]
     assert data["needsRefresh"] is True
 

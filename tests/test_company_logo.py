@@ -20,7 +20,7 @@ from app.features.company.logos import MAX_LOGO_BYTES, CompanyLogo
 from app.features.identity.models import Company
 
 LOGO = "/admin/company/info/logo"
-PREFIX = "http://localhost/public/company-logos/"
+PREFIX = "http://localhost:8000/public/company-logos/"  # PUBLIC_API_URL's default in dev/test
 CACHE_FOREVER = "public, max-age=31536000, immutable"
 
 
@@ -349,18 +349,20 @@ def test_logo_routes_are_documented(client):
     assert "image/png" in public["responses"]["200"]["content"]
 
 
-def test_behind_a_trusted_proxy_the_logo_url_is_the_public_https_one(make_tenant, settings):
-    """On Railway the app sees http from the edge proxy; with TRUSTED_PROXY_HOPS=1 the URL it
-    hands out is the one the browser uses (no mixed content on the https frontend)."""
+def test_the_logo_url_is_built_from_public_api_url_not_from_the_request(make_tenant, settings):
+    """The URL handed out is PUBLIC_API_URL's (https on Railway), whatever Host or X-Forwarded-*
+    headers the request carried: a forged Host cannot plant another site's address in logo_url."""
     from dataclasses import replace
 
     from app import create_app, runtime
 
-    proxied = create_app(replace(settings, trusted_proxy_hops=1)).test_client()
+    proxied = create_app(
+        replace(settings, trusted_proxy_hops=1, public_api_url="https://api.valorize.example")
+    ).test_client()
     try:
         tenant = make_tenant()
-        forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.valorize.example"}
-        response = _upload(proxied, {**tenant.headers(), **forwarded}, _png())
+        forged = {"Host": "evil.example", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "evil.example"}
+        response = _upload(proxied, {**tenant.headers(), **forged}, _png())
         assert response.status_code == 200, response.get_json()
         url = response.get_json()["logo_url"]
         assert url.startswith("https://api.valorize.example/public/company-logos/")

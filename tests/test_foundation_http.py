@@ -17,6 +17,7 @@ from app import create_app, db, runtime
 from app import logging as app_logging
 from app.features.identity.models import Company, User
 from app.jobs import enqueue
+from tests.conftest import kill_tree, start_worker_process, wait_for
 
 SUPABASE_SECRET = "supabase-test-secret-0123456789abcdef"
 SUPABASE_ISSUER = "https://project.supabase.co/auth/v1"
@@ -219,7 +220,30 @@ def test_health_and_ready_when_everything_is_up(client):
     assert client.get("/health").get_json() == {"status": "ok"}
     ready = client.get("/ready")
     assert ready.status_code == 200
-    assert ready.get_json()["checks"] == {"database": "ok", "migrations": "ok", "redis": "ok"}
+    checks = ready.get_json()["checks"]
+    assert {name: checks[name] for name in ("database", "migrations", "redis")} == {
+        "database": "ok",
+        "migrations": "ok",
+        "redis": "ok",
+    }
+    # The job side is detail here (the web stays ready without workers), and a probe of its own.
+    assert checks["workers"]["live"] == 0
+    assert checks["reconciler"] == {"last_success_age_seconds": None}
+    workers = client.get("/ready/workers")
+    assert workers.status_code == 503
+    assert "no worker heartbeat" in workers.get_json()["message"]
+
+
+@pytest.mark.slow
+def test_ready_workers_turns_200_once_a_worker_beats_and_the_reconciler_ran(settings, client, private_redis):
+    process = start_worker_process(REDIS_URL=private_redis.url)  # its pump beats and reconciles
+    try:
+        ready = wait_for(lambda: (r := client.get("/ready/workers")).status_code == 200 and r, timeout=60)
+    finally:
+        kill_tree(process)
+    body = ready.get_json()
+    assert body["workers"]["live"] == 1
+    assert body["reconciler"]["last_success_age_seconds"] < 60
 
 
 def test_ready_is_503_naming_redis_when_redis_is_unreachable(settings, client, private_redis):

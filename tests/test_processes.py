@@ -159,7 +159,13 @@ def test_missing_or_malformed_setting_names_the_variable(overrides, variable):
 
 
 def test_profile_fills_unset_values_and_the_environment_wins():
-    prod = {**BASE_ENV, "APP_ENV": "prod", "JWT_SECRET": "s" * 40, "SMTP_URL": "smtps://u:p@mail.example:465"}
+    prod = {
+        **BASE_ENV,
+        "APP_ENV": "prod",
+        "JWT_SECRET": "s" * 40,
+        "SMTP_URL": "smtps://u:p@mail.example:465",
+        "PUBLIC_API_URL": "https://api.example.com",
+    }
     settings = load_settings(prod)
     assert settings.job_max_attempts == 5  # from .env-prod
     overridden = load_settings({**prod, "JOB_MAX_ATTEMPTS": "2"})

@@ -301,7 +301,7 @@ def test_bad_files_are_refused_or_invalid_and_nothing_is_half_stored(client, mak
 
     # The signed upload URL works once.
     created = client.post("/api/upload/create", json={"filename": "b.csv"}, headers=headers).json
-    path = created["uploadUrl"].removeprefix("http://localhost")
+    path = created["uploadUrl"].removeprefix(runtime.settings().public_api_url)
     assert client.put(path, data=simple_csv()).status_code == 202
     assert client.put(path, data=simple_csv()).status_code == 403
     assert client.put(path.replace("token=", "token=x"), data=simple_csv()).status_code == 403
@@ -546,7 +546,9 @@ def test_profile_upsert_beta_leads_and_the_legacy_http_conventions(client, make_
     assert wrong_method.status_code == 405 and isinstance(wrong_method.json["error"], str)
     bad_json = client.post("/api/report", data="{oops", content_type="application/json", headers=headers)
     assert bad_json.status_code == 400 and bad_json.json["error"] == "Invalid JSON body"
-    assert client.get("/api/report/ai_report").json["error"] == "Missing report id"
+    anonymous = client.get("/api/report/ai_report")  # the old route had no ownership check: now auth first
+    assert anonymous.status_code == 401 and anonymous.json["error"] == "Missing bearer token"
+    assert client.get("/api/report/ai_report", headers=headers).json["error"] == "Missing report id"
     assert client.get("/api/report/status?id=not-a-uuid", headers=headers).status_code == 404
     missing = client.post("/api/upload/create", json={"fileName": "ok.csv"}, headers=headers)
     assert missing.status_code == 200  # both spellings of the key

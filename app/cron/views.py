@@ -14,6 +14,7 @@ from app.cron.schemas import CronRunPageSchema, CronRunQuerySchema
 from app.jobs import service
 from app.jobs.http import respond_when_done
 from app.jobs.schemas import AcceptedSchema, JobSchema
+from app.ratelimit import creates_job
 
 ops = Blueprint("ops", __name__, url_prefix="/admin/cron", description="Operator actions on scheduled tasks")
 runs = Blueprint(
@@ -24,6 +25,7 @@ runs = Blueprint(
 @ops.route("/<string:task_name>/run")
 class RunScheduledTask(MethodView):
     @require_permission("admin:manage_system")
+    @creates_job
     @ops.response(202, AcceptedSchema)
     @ops.alt_response(200, schema=JobSchema, description="The job, when it finished within the wait bound")
     def post(self, task_name: str) -> Any:

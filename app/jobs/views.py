@@ -12,6 +12,7 @@ from app.jobs import service
 from app.jobs.models import Job
 from app.jobs.schemas import AcceptedSchema, JobListQuery, JobPageSchema, JobSchema
 from app.jobs.waiting import announce
+from app.ratelimit import creates_job
 
 blp = Blueprint("jobs", __name__, url_prefix="/jobs", description="Background jobs (audit and status)")
 
@@ -62,6 +63,7 @@ class JobDetail(MethodView):
 @blp.route("/<string:job_id>/retry")
 class JobRetry(MethodView):
     @require_permission("jobs:manage")
+    @creates_job
     @blp.response(202, AcceptedSchema)
     def post(self, job_id: str) -> Any:
         """Run a failed or canceled job again with a fresh budget of attempts."""

@@ -1,5 +1,6 @@
 """Write and read the audit log. `record` never commits: it joins the caller's transaction, so an
-entry exists exactly when the change it describes does."""
+entry exists exactly when the change it describes does. `record_refusal` is the exception: a refused
+action rolls its request back, so the refusal is written and committed on its own."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app import db
 from app.features.audit.models import AuditLog
+
+REFUSED = "access.refused"
 
 
 def record(
@@ -31,6 +35,29 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def record_refusal(
+    *,
+    company_id: str,
+    actor_id: str | None,
+    attempted: str,
+    entity_type: str,
+    entity_id: str | None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Record that `actor_id` was refused `attempted` (an audit action name), committed at once in
+    a transaction of its own: the request that was refused rolls everything else back."""
+    with db.session_scope() as session:
+        record(
+            session,
+            company_id=company_id,
+            actor_id=actor_id,
+            action=REFUSED,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            changes={"attempted": attempted, **(details or {})},
+        )
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -19,11 +20,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app import runtime
-from app.api import ApiError
-from app.auth import decode_access_token, issue_access_token
+from app.auth import decode_access_token, is_own_token, issue_access_token
 from app.db import utcnow
+from app.errors import Forbidden, Invalid, Unauthenticated, Unavailable
 from app.features.auth.models import PasswordSetupToken, RefreshToken
-from app.features.identity.catalogue import DEFAULT_ROLES
+from app.features.identity.catalogue import ROLE_KEYS
 from app.features.identity.models import Company, Department, JobTitle, Role, User, UserRole
 from app.features.identity.service import permissions_of
 from app.ids import new_id
@@ -32,11 +33,18 @@ INVALID_CREDENTIALS = "Invalid email or password"
 NOT_PROVISIONED = "Access denied. This account is not provisioned in Valorize"
 DEACTIVATED = "This account has been deactivated"
 NO_PASSWORD = "This account has no password yet. Use the invite link you received to set one"
+EMAIL_NOT_VERIFIED = "Your Google account's email address is not verified"
+SET_PASSWORD_PATH = "/set-password"  # the page the invite and reset links open (served by this API)
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256  # argon2 takes any length; the cap only bounds the work per request
 
 # argon2id with the library's defaults (RFC 9106 "second recommended" profile: t=3, m=64 MiB, p=4).
 _hasher = PasswordHasher()
+# Each hash takes 64 MiB and a core for a while: a web process runs a bounded number at once (the
+# rate limits, checked first, keep the queue for the semaphore short).
+_HASH_WAIT_SECONDS = 10
+_hash_slots: threading.BoundedSemaphore | None = None
+_hash_slots_lock = threading.Lock()
 
 
 # --- settings ---------------------------------------------------------------------------------
@@ -61,17 +69,39 @@ def token_settings() -> TokenSettings:
 # --- passwords --------------------------------------------------------------------------------
 
 
+def _slots() -> threading.BoundedSemaphore:
+    global _hash_slots
+    with _hash_slots_lock:
+        if _hash_slots is None:
+            _hash_slots = threading.BoundedSemaphore(runtime.settings().password_hash_concurrency)
+        return _hash_slots
+
+
+def _hashing_slot() -> threading.BoundedSemaphore:
+    slots = _slots()
+    if not slots.acquire(timeout=_HASH_WAIT_SECONDS):
+        raise Unavailable("The server is busy; try again in a moment", retry_after=5, code="BUSY")
+    return slots
+
+
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    slots = _hashing_slot()
+    try:
+        return _hasher.hash(password)
+    finally:
+        slots.release()
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     if not password_hash:
         return False
+    slots = _hashing_slot()
     try:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+    finally:
+        slots.release()
 
 
 @cache
@@ -81,17 +111,25 @@ def _dummy_hash() -> str:
 
 def validate_new_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ApiError(400, f"Password must be at least {MIN_PASSWORD_LENGTH} characters")
+        raise Invalid(f"Password must be at least {MIN_PASSWORD_LENGTH} characters", "PASSWORD_TOO_SHORT")
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise ApiError(400, f"Password must be at most {MAX_PASSWORD_LENGTH} characters")
+        raise Invalid(f"Password must be at most {MAX_PASSWORD_LENGTH} characters", "PASSWORD_TOO_LONG")
 
 
 def set_password(session: Session, user: User, password: str) -> None:
-    """Store a new password and end every existing session of the user."""
+    """Store a new password and end every existing session of the user: refresh tokens are
+    revoked and the token version moves on, so access tokens issued before stop working too."""
     validate_new_password(password)
     user.password_hash = hash_password(password)
+    user.token_version = (user.token_version or 0) + 1
     revoke_user_refresh_tokens(session, user.id)
     session.flush()
+
+
+def password_page_url(token: str) -> str:
+    """The link in invite and reset emails (and `temporaryPasswordUrl` / `ticketUrl`): this API's
+    own set-password page, which sends the user on to the frontend's login."""
+    return f"{runtime.settings().public_api_url}{SET_PASSWORD_PATH}?token={token}"
 
 
 # --- logins -----------------------------------------------------------------------------------
@@ -102,7 +140,8 @@ def _usable(user: User) -> bool:
 
 
 def authenticate_password(session: Session, email: str, password: str) -> User:
-    """The user whose password matches, or ApiError 401/403 as the contract says."""
+    """The user whose password matches; Unauthenticated (401) or Forbidden (403) as the contract
+    says. The caller rate-limits first: this hashes."""
     normalized = email.strip().lower()
     # An email is unique per company, not globally: try each account that carries it.
     candidates = session.scalars(
@@ -116,17 +155,17 @@ def authenticate_password(session: Session, email: str, password: str) -> User:
         verify_password(_dummy_hash(), password)  # same work as a real check: no timing oracle
         if candidates:
             if not any(_usable(u) for u in candidates):
-                raise ApiError(403, DEACTIVATED, "ACCOUNT_DEACTIVATED")
-            raise ApiError(403, NO_PASSWORD, "PASSWORD_NOT_SET")
-        raise ApiError(401, INVALID_CREDENTIALS, "INVALID_CREDENTIALS")
+                raise Forbidden(DEACTIVATED, "ACCOUNT_DEACTIVATED")
+            raise Forbidden(NO_PASSWORD, "PASSWORD_NOT_SET")
+        raise Unauthenticated(INVALID_CREDENTIALS, "INVALID_CREDENTIALS")
     for user in with_password:
         if verify_password(user.password_hash, password):
             if not _usable(user):
-                raise ApiError(403, DEACTIVATED, "ACCOUNT_DEACTIVATED")
+                raise Forbidden(DEACTIVATED, "ACCOUNT_DEACTIVATED")
             if _hasher.check_needs_rehash(user.password_hash or ""):
                 user.password_hash = hash_password(password)
             return user
-    raise ApiError(401, INVALID_CREDENTIALS, "INVALID_CREDENTIALS")
+    raise Unauthenticated(INVALID_CREDENTIALS, "INVALID_CREDENTIALS")
 
 
 # Holding any of these lets a user into the admin panel (contract §3, POST /auth/admin/login).
@@ -145,32 +184,49 @@ ADMIN_PANEL_PERMISSIONS = frozenset(
 
 def require_admin_permission(session: Session, user: User) -> None:
     if not ADMIN_PANEL_PERMISSIONS & permissions_of(session, user.id):
-        raise ApiError(403, "Access denied: Admin permissions required", "ADMIN_PERMISSION_REQUIRED")
+        raise Forbidden("Access denied: Admin permissions required", "ADMIN_PERMISSION_REQUIRED")
 
 
-def authenticate_supabase(session: Session, access_token: str) -> User:
-    """Map a Supabase session (Google sign-in) to our user: by auth id, else by email (then link)."""
+def supabase_claims(access_token: str) -> dict[str, Any]:
+    """The claims of a valid Supabase access token; Unauthenticated (401) for anything else."""
     claims = decode_access_token(access_token)  # 401 on a bad, expired or unknown-issuer token
-    if claims.get("iss") == runtime.settings().jwt_issuer:
+    if is_own_token(claims):
         # Our own access token is not a Supabase session: exchanging it would turn a short-lived
         # token into a 30-day refresh token.
-        raise ApiError(401, "Not a Supabase access token", "UNAUTHORIZED")
+        raise Unauthenticated("Not a Supabase access token", "UNAUTHORIZED")
+    return claims
+
+
+def _email_verified(claims: dict[str, Any]) -> bool:
+    """Supabase puts the provider's verdict in `user_metadata.email_verified` (and some versions
+    at the top level); only an explicit true counts."""
+    metadata = claims.get("user_metadata")
+    nested = metadata.get("email_verified") if isinstance(metadata, dict) else None
+    return claims.get("email_verified") is True or nested is True
+
+
+def authenticate_supabase(session: Session, claims: dict[str, Any]) -> User:
+    """Map a Supabase session (Google sign-in) to our user: by auth id, else by email, which then
+    links the accounts. Linking needs a verified email: anyone can open an auth account with an
+    unverified address, and linking it would hand them the invited user's account."""
     subject = str(claims["sub"])
     user = session.scalars(select(User).where(User.auth_user_id == subject)).first()
     if user is None:
         email = str(claims.get("email") or "").strip().lower()
         if not email:
-            raise ApiError(403, NOT_PROVISIONED, "NOT_PROVISIONED")
+            raise Forbidden(NOT_PROVISIONED, "NOT_PROVISIONED")
+        if not _email_verified(claims):
+            raise Forbidden(EMAIL_NOT_VERIFIED, "EMAIL_NOT_VERIFIED")
         matches = session.scalars(select(User).where(func.lower(User.email) == email)).all()
         unlinked = [u for u in matches if u.auth_user_id is None]
         # Linked to another auth account, unknown, or ambiguous across companies: not ours to guess.
         if len(unlinked) != 1:
-            raise ApiError(403, NOT_PROVISIONED, "NOT_PROVISIONED")
+            raise Forbidden(NOT_PROVISIONED, "NOT_PROVISIONED")
         user = unlinked[0]
         if _usable(user):
             user.auth_user_id = subject
     if not _usable(user):
-        raise ApiError(403, DEACTIVATED, "ACCOUNT_DEACTIVATED")
+        raise Forbidden(DEACTIVATED, "ACCOUNT_DEACTIVATED")
     return user
 
 
@@ -217,7 +273,7 @@ def _new_refresh_token(session: Session, user_id: str, family_id: str, now: date
 
 def _access_token(user: User) -> tuple[str, int]:
     ttl = runtime.settings().access_token_ttl_seconds
-    return issue_access_token(user.id, user.company_id, ttl_seconds=ttl), ttl
+    return issue_access_token(user.id, user.company_id, ttl_seconds=ttl, tv=user.token_version or 0), ttl
 
 
 def start_session(session: Session, user: User) -> IssuedTokens:
@@ -299,8 +355,20 @@ def create_password_setup_token(session: Session, user: User, ttl: timedelta | N
 INVALID_SETUP_TOKEN = "This password link is invalid or has expired"
 
 
+def password_setup_token_user(session: Session, raw: str) -> str | None:
+    """The id of the user an invite/reset link still works for, or None (the page asks before
+    showing its form; this does not use the token up)."""
+    row = session.scalars(
+        select(PasswordSetupToken).where(PasswordSetupToken.token_hash == _digest(raw))
+    ).first()
+    if row is None or row.used_at is not None or row.expires_at <= utcnow():
+        return None
+    user = session.get(User, row.user_id)
+    return user.id if user is not None and _usable(user) else None
+
+
 def consume_password_setup_token(session: Session, raw: str, password: str) -> User:
-    """Set the user's password from an invite link; the token works once. ApiError 400 otherwise."""
+    """Set the user's password from an invite link; the token works once. Invalid (400) otherwise."""
     validate_new_password(password)
     now = utcnow()
     row = session.scalars(
@@ -310,10 +378,10 @@ def consume_password_setup_token(session: Session, raw: str, password: str) -> U
         .execution_options(populate_existing=True)
     ).first()
     if row is None or row.used_at is not None or row.expires_at <= now:
-        raise ApiError(400, INVALID_SETUP_TOKEN, "INVALID_TOKEN")
+        raise Invalid(INVALID_SETUP_TOKEN, "INVALID_TOKEN")
     user = session.get(User, row.user_id)
     if user is None or not _usable(user):
-        raise ApiError(400, INVALID_SETUP_TOKEN, "INVALID_TOKEN")
+        raise Invalid(INVALID_SETUP_TOKEN, "INVALID_TOKEN")
     # Every outstanding link of this user dies with this one: older invites must not reset it again.
     session.execute(
         update(PasswordSetupToken)
@@ -326,15 +394,19 @@ def consume_password_setup_token(session: Session, raw: str, password: str) -> U
 
 # --- the user as the frontend reads it --------------------------------------------------------
 
-_ROLE_RANK = {name: rank for rank, name in enumerate(DEFAULT_ROLES)}
+_ROLE_RANK = {key: rank for rank, key in enumerate(ROLE_KEYS.values())}
 
 
 def role_names(session: Session, user_id: str) -> list[str]:
-    """The user's roles, most privileged default role first, then custom roles by name."""
-    names = session.scalars(
-        select(Role.name).join(UserRole, UserRole.role_id == Role.id).where(UserRole.user_id == user_id)
+    """The user's roles, most privileged default role first (by key, whatever it is called now),
+    then custom roles by name."""
+    rows = session.execute(
+        select(Role.name, Role.key)
+        .join(UserRole, UserRole.role_id == Role.id)
+        .where(UserRole.user_id == user_id)
     ).all()
-    return sorted(names, key=lambda n: (_ROLE_RANK.get(n, len(_ROLE_RANK)), n))
+    ranked = sorted(rows, key=lambda row: (_ROLE_RANK.get(row.key or "", len(_ROLE_RANK)), row.name))
+    return [row.name for row in ranked]
 
 
 def _name_of(session: Session, model: type[Department] | type[JobTitle], row_id: str | None) -> str | None:

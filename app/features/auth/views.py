@@ -1,5 +1,6 @@
 """/auth (contract §3). Login, refresh and set-password are public: they never look at the
-Authorization header, which the frontend sends even when it is stale."""
+Authorization header, which the frontend sends even when it is stale. Each is rate-limited (per
+client address, and logins per account too) before any password is hashed."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 
 from flask.views import MethodView
 
-from app.api import BEARER, ApiError, Blueprint, format_utc, request_session
-from app.auth import current_user
+from app import ratelimit
+from app.api import BEARER, Blueprint, format_utc, request_session
+from app.auth import current_user, login_required
+from app.errors import Unauthenticated
 from app.features.auth import service
 from app.features.auth.schemas import (
     AdminLoginBody,
@@ -31,6 +34,7 @@ NEEDS_REFRESH_SECONDS = 300
 
 @blp.route("/login")
 class Login(MethodView):
+    @ratelimit.rate_limited
     @blp.arguments(LoginBody)
     @blp.response(200, LoginResponse)
     @blp.alt_response(401, description="Invalid email or password, or an invalid Supabase token")
@@ -39,8 +43,12 @@ class Login(MethodView):
         """Log in with email and password, or with a Supabase (Google) access token."""
         session = request_session()
         if body.get("access_token"):
-            user = service.authenticate_supabase(session, body["access_token"])
+            ratelimit.limit_login_address()
+            claims = service.supabase_claims(body["access_token"])
+            ratelimit.limit_login_account(f"supabase:{claims['sub']}")
+            user = service.authenticate_supabase(session, claims)
         else:
+            ratelimit.limit_login(body["email"])
             user = service.authenticate_password(session, body["email"], body["password"])
         return _logged_in(user)
 
@@ -55,6 +63,7 @@ def _logged_in(user: User) -> dict[str, Any]:
 
 @blp.route("/admin/login")
 class AdminLogin(MethodView):
+    @ratelimit.rate_limited
     @blp.arguments(AdminLoginBody)
     @blp.response(200, LoginResponse)
     @blp.alt_response(401, description="Invalid email or password")
@@ -63,6 +72,7 @@ class AdminLogin(MethodView):
         """Password login for the admin panel: as /auth/login, and the user must hold an admin
         permission (contract §3)."""
         session = request_session()
+        ratelimit.limit_login(body["email"])
         user = service.authenticate_password(session, body["email"], body["password"])
         service.require_admin_permission(session, user)
         return _logged_in(user)
@@ -70,23 +80,26 @@ class AdminLogin(MethodView):
 
 @blp.route("/refresh")
 class Refresh(MethodView):
+    @ratelimit.rate_limited
     @blp.arguments(RefreshBody)
     @blp.response(200, RefreshResponse)
     @blp.alt_response(401, description="Invalid, expired, revoked or replayed refresh token")
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Rotate a refresh token; a reuse within a few seconds (parallel tabs) is tolerated."""
+        ratelimit.limit_token_use()
         session = request_session()
         try:
             _, tokens = service.rotate_refresh_token(session, body["refresh_token"])
         except service.InvalidRefreshToken:
             session.commit()  # keep a family revocation (replay detected) although we answer 401
-            raise ApiError(401, "Invalid or expired refresh token", "INVALID_REFRESH_TOKEN") from None
+            raise Unauthenticated("Invalid or expired refresh token", "INVALID_REFRESH_TOKEN") from None
         session.commit()
         return {"success": True, "data": tokens.as_response()}
 
 
 @blp.route("/verify")
 class Verify(MethodView):
+    @login_required
     @blp.arguments(VerifyQuery, location="query")
     @blp.response(200, VerifyResponse)
     @blp.alt_response(401, description="Missing, invalid or expired access token")
@@ -104,7 +117,7 @@ class Verify(MethodView):
         session = request_session()
         user = session.get(User, caller.id)
         if user is None:  # deleted between the token check and now
-            raise ApiError(401, "Token does not belong to an active user")
+            raise Unauthenticated("Token does not belong to an active user")
         return {
             "success": True,
             "data": {
@@ -121,11 +134,13 @@ class Verify(MethodView):
 
 @blp.route("/set-password")
 class SetPassword(MethodView):
+    @ratelimit.rate_limited
     @blp.arguments(SetPasswordBody)
     @blp.response(200, MessageResponse)
     @blp.alt_response(400, description="Invalid, used or expired link, or a too short password")
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Set a password from an invite link (one-time token); ends the user's other sessions."""
+        ratelimit.limit_token_use()
         session = request_session()
         service.consume_password_setup_token(session, body["token"], body["password"])
         session.commit()

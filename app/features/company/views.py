@@ -11,6 +11,7 @@ from flask import Response, request
 from flask.views import MethodView
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from app import runtime
 from app.api import BEARER, ApiError, Blueprint, cap_request_body, request_session
 from app.auth import current_user, login_required, require_permission
 from app.features.company import logos, service
@@ -119,7 +120,9 @@ class CompanyInfoLogo(MethodView):
         data, kind = logos.read_upload(request.files)
         user = current_user()
         session = request_session()
-        logo_url = logos.save_logo(session, user.company_id, user.id, data, kind, request.url_root)
+        logo_url = logos.save_logo(
+            session, user.company_id, user.id, data, kind, runtime.settings().public_api_url
+        )
         session.commit()
         return {"logo_url": logo_url}
 

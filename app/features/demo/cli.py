@@ -6,6 +6,7 @@ import click
 from flask import Flask
 
 from app import db
+from app.errors import Forbidden
 from app.features.demo.seed import DEMO_PASSWORD, seed_demo
 
 
@@ -13,8 +14,11 @@ def register(app: Flask) -> None:
     @click.option("--password", default=DEMO_PASSWORD, show_default=True, help="Password of every demo user")
     def seed(password: str) -> None:
         """Seed the demo company "Valorize Demo" (idempotent: a second run creates nothing)."""
-        with db.session_scope() as session:
-            result = seed_demo(session, password=password)
+        try:
+            with db.session_scope() as session:
+                result = seed_demo(session, password=password)
+        except Forbidden as exc:
+            raise click.ClickException(exc.message) from None
         if not result.created:
             click.echo(f"demo company already present (company_id={result.company_id}); nothing created")
             return

@@ -4,6 +4,10 @@ the ledger are exactly what real use would have produced.
 
 Idempotent: the company is found by name; a second run creates nothing. A transaction-scoped
 advisory lock makes two concurrent runs safe too.
+
+Never in homolog/prod: every demo user has the published demo password. The demo's admin is a
+Company Admin (not a platform operator), and the company's email domain is registered, so users
+an admin adds to it pass the domain check.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from app import runtime
 from app.api import ApiError
 from app.db import utcnow
+from app.errors import DomainError, Forbidden
+from app.features.company.domains import add_initial_domains
 from app.features.compliments import service as compliments
 from app.features.identity import service as identity
-from app.features.identity.catalogue import SUPER_ADMIN_ROLE
+from app.features.identity.catalogue import CREATOR_ROLE
 from app.features.identity.models import Company, Department, JobTitle, User
 from app.features.reports import service as reports
 from app.features.values import service as values
@@ -79,7 +86,7 @@ VALUES = [
 
 # (name, email local part, department, job title, role)
 PEOPLE = [
-    ("Ana Souza", "ana.souza", "Pessoas", "Head de Pessoas", SUPER_ADMIN_ROLE),  # the demo's operator
+    ("Ana Souza", "ana.souza", "Pessoas", "Head de Pessoas", CREATOR_ROLE),  # the demo's admin
     ("Bruno Lima", "bruno.lima", "Pessoas", "Analista de RH", "HR Manager"),
     ("Carla Mendes", "carla.mendes", "Engenharia", "Tech Lead", "Team Lead"),
     ("Diego Rocha", "diego.rocha", "Engenharia", "Engenheiro de Software", "Employee"),
@@ -132,7 +139,12 @@ def _password_hasher() -> Callable[[str], str] | None:
 
 
 def seed_demo(session: Session, *, now: datetime | None = None, password: str = DEMO_PASSWORD) -> SeedResult:
-    """Create the demo company unless it exists. The caller commits."""
+    """Create the demo company unless it exists. The caller commits. Forbidden in homolog/prod."""
+    if runtime.settings().is_production:
+        raise Forbidden(
+            "The demo company is never seeded in homolog or prod: its users share a published password",
+            "DEMO_SEED_REFUSED",
+        )
     moment = now or utcnow()
     admin_email = f"{PEOPLE[0][1]}@{EMAIL_DOMAIN}"
     session.execute(text("SELECT pg_advisory_xact_lock(hashtext('valorize:seed-demo'))"))
@@ -145,6 +157,7 @@ def seed_demo(session: Session, *, now: datetime | None = None, password: str = 
     session.add(company)
     session.flush()
     identity.create_default_roles(session, company)
+    add_initial_domains(session, company.id, [EMAIL_DOMAIN])
     result = SeedResult(created=True, company_id=company.id, admin_email=admin_email)
 
     for title, description, example, icon, color in VALUES:
@@ -225,7 +238,7 @@ def seed_demo(session: Session, *, now: datetime | None = None, password: str = 
                         now=when,
                     )
                 result.compliments += 1
-            except ApiError:  # that sender's allowance ran out this week: skip, as the UI would
+            except (ApiError, DomainError):  # the sender's allowance ran out this week: skip, as the UI does
                 continue
     session.flush()
     admin = users[0]

@@ -258,7 +258,7 @@ class _Recipient:
 @dataclass
 class _Claim:
     record_id: str
-    token: str
+    link: str  # the set-password page with the one-time token
 
 
 def _advisory_key(user_id: str) -> int:
@@ -269,7 +269,7 @@ def _advisory_key(user_id: str) -> int:
 def _claim_welcome(recipient: _Recipient, run_id: str) -> _Claim | WelcomeResult:
     """Under a per-user lock: skip what this run already did, enforce the 3-per-user limit, then
     write the `sending` record and the one-time password token, committed together."""
-    from app.features.auth.service import create_password_setup_token
+    from app.features.auth.service import create_password_setup_token, password_page_url
 
     with db.session_scope() as session:
         session.execute(select(func.pg_advisory_xact_lock(_advisory_key(recipient.id))))
@@ -318,7 +318,7 @@ def _claim_welcome(recipient: _Recipient, run_id: str) -> _Claim | WelcomeResult
         user = session.get_one(User, recipient.id)
         token = create_password_setup_token(session, user)
         session.flush()
-        return _Claim(existing.id, token)
+        return _Claim(existing.id, password_page_url(token))
 
 
 def _welcome_row(recipient: _Recipient, run_id: str, status: str, error: str | None) -> SentEmail:
@@ -399,7 +399,7 @@ def _welcome_one(
             "name": recipient.name,
             "email": recipient.email,
             "company_name": recipient.company_name,
-            "link": f"{settings.frontend_url}/set-password?token={claim.token}",
+            "link": claim.link,
             "link_valid_hours": link_hours,
         },
     )

@@ -13,11 +13,13 @@ from app.api import BEARER, ApiError, Blueprint, error_response, idempotency_key
 from app.auth import current_user, require_permission
 from app.features.emails.schemas import BulkWelcomeBody, BulkWelcomeResponse, WelcomeResponse
 from app.features.emails.tasks import BULK_WELCOME_KIND, WELCOME_KIND
+from app.features.identity.authority import require_authority_over
 from app.features.identity.models import User
 from app.jobs import enqueue
 from app.jobs.http import respond_when_done
 from app.jobs.models import Job, JobStatus
 from app.jobs.schemas import AcceptedSchema
+from app.ratelimit import creates_job
 
 blp = Blueprint("welcome_emails", __name__, url_prefix="/admin/users", description="Welcome (invite) emails")
 
@@ -32,6 +34,7 @@ _FAILURE_STATUS = {
 @blp.route("/<string:user_id>/send-welcome-email")
 class SendWelcomeEmail(MethodView):
     @require_permission("users:update")
+    @creates_job
     @blp.doc(security=BEARER)
     @blp.response(202, AcceptedSchema, description="Still sending (or respond-async)")
     @blp.alt_response(200, schema=WelcomeResponse, description="Sent")
@@ -47,6 +50,15 @@ class SendWelcomeEmail(MethodView):
         )
         if exists is None:
             raise ApiError(404, "User not found")
+        # The email carries a set-password link: it is a password reset for a user who has one.
+        require_authority_over(
+            session,
+            company_id=caller.company_id,
+            actor_id=caller.id,
+            caller_permissions=caller.permissions,
+            user_ids=[user_id],
+            action="user.send_welcome_email",
+        )
         job, _ = enqueue(
             session,
             WELCOME_KIND,
@@ -83,6 +95,7 @@ def _render_one(job: Job) -> ResponseReturnValue:
 @blp.route("/send-welcome-emails-bulk")
 class SendWelcomeEmailsBulk(MethodView):
     @require_permission("users:bulk_actions")
+    @creates_job
     @blp.arguments(BulkWelcomeBody)
     @blp.doc(security=BEARER)
     @blp.response(202, AcceptedSchema, description="Still sending (or respond-async)")
@@ -92,10 +105,19 @@ class SendWelcomeEmailsBulk(MethodView):
         user who already had 3 is reported as failed, the others are still sent."""
         caller = current_user()
         session = request_session()
+        user_ids = list(dict.fromkeys(body["userIds"]))
+        require_authority_over(
+            session,
+            company_id=caller.company_id,
+            actor_id=caller.id,
+            caller_permissions=caller.permissions,
+            user_ids=user_ids,
+            action="user.send_welcome_email",
+        )
         job, _ = enqueue(
             session,
             BULK_WELCOME_KIND,
-            {"user_ids": list(dict.fromkeys(body["userIds"]))},
+            {"user_ids": user_ids},
             company_id=caller.company_id,
             requested_by=caller.id,
             idempotency_key=idempotency_key(),

@@ -86,6 +86,18 @@ EMPLOYEE_ROLE = "Employee"
 CREATOR_ROLE = "Company Admin"  # what a company's first user gets
 SUPER_ADMIN_ROLE = "Super Admin"
 
+# The stable key of each default role (`roles.key`): code finds a default role by its key, so an
+# admin may rename "Employee" to "Colaborador" and user creation still finds it. A role with a key
+# is a default role and cannot be deleted.
+ROLE_KEYS: dict[str, str] = {
+    SUPER_ADMIN_ROLE: "super_admin",
+    CREATOR_ROLE: "company_admin",
+    "HR Manager": "hr_manager",
+    "Team Lead": "team_lead",
+    EMPLOYEE_ROLE: "employee",
+}
+EMPLOYEE_KEY = ROLE_KEYS[EMPLOYEE_ROLE]  # the role every new user gets
+
 
 def category_of(permission_name: str) -> str:
     return permission_name.split(":", 1)[0]

@@ -51,6 +51,8 @@ class User(Base):
     # The Supabase auth user's id (`sub` of its tokens) when the user signs in through Supabase.
     auth_user_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     last_login_at: Mapped[datetime | None]
+    # Bumped when the password changes: access tokens carry it (`tv`) and older ones stop working.
+    token_version: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     avatar: Mapped[str | None] = mapped_column(String(2048))
     department_id: Mapped[str | None] = mapped_column(
         ForeignKey("departments.id", ondelete="SET NULL"), index=True
@@ -101,12 +103,14 @@ class Permission(Base):
 
 class Role(Base):
     __tablename__ = "roles"
-    __table_args__ = (UniqueConstraint("company_id", "name"),)
+    __table_args__ = (UniqueConstraint("company_id", "name"), UniqueConstraint("company_id", "key"))
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(String(255))
+    # Default roles carry a stable key (catalogue.ROLE_KEYS); custom roles have none.
+    key: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=func.now())
 

@@ -6,10 +6,12 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from app.errors import Conflict
 from app.features.identity.catalogue import (
     CREATOR_ROLE,
     DEFAULT_ROLES,
     PERMISSIONS,
+    ROLE_KEYS,
     SUPER_ADMIN_ROLE,
     category_of,
 )
@@ -34,7 +36,7 @@ def create_default_roles(session: Session, company: Company) -> dict[str, Role]:
     permission_ids = sync_permission_catalogue(session)
     roles: dict[str, Role] = {}
     for name, (description, permissions) in DEFAULT_ROLES.items():
-        role = Role(company_id=company.id, name=name, description=description)
+        role = Role(company_id=company.id, name=name, description=description, key=ROLE_KEYS[name])
         session.add(role)
         session.flush()
         session.execute(
@@ -76,11 +78,27 @@ def create_company(
     return company, admin
 
 
+def default_role_id(session: Session, company_id: str, key: str) -> str:
+    """The id of a company's default role by its stable key (catalogue.ROLE_KEYS), whatever an
+    admin renamed it to. Conflict when the company lacks it (it cannot be deleted, so only data
+    written outside the services gets here)."""
+    role_id = session.scalar(select(Role.id).where(Role.company_id == company_id, Role.key == key))
+    if role_id is None:
+        raise Conflict(f"The company has no default role {key!r}", "DEFAULT_ROLE_MISSING", {"key": key})
+    return role_id
+
+
 def assign_role(session: Session, user: User, role_name: str) -> None:
-    role = session.scalars(
-        select(Role).where(Role.company_id == user.company_id, Role.name == role_name)
-    ).one()
-    session.add(UserRole(user_id=user.id, role_id=role.id))
+    """Give `user` a role: a default role's catalogue name is looked up by its key (so a renamed
+    default still works), any other name by name."""
+    key = ROLE_KEYS.get(role_name)
+    if key is not None:
+        role_id = default_role_id(session, user.company_id, key)
+    else:
+        role_id = session.scalars(
+            select(Role.id).where(Role.company_id == user.company_id, Role.name == role_name)
+        ).one()
+    session.add(UserRole(user_id=user.id, role_id=role_id))
     session.flush()
 
 
@@ -93,6 +111,23 @@ def permissions_of(session: Session, user_id: str) -> set[str]:
         .distinct()
     )
     return set(rows)
+
+
+def permissions_by_user(session: Session, company_id: str, user_ids: list[str]) -> dict[str, set[str]]:
+    """user id -> the permissions held by each of the company's users in `user_ids` (users of
+    other companies and users holding none are absent), in one query."""
+    rows = session.execute(
+        select(UserRole.user_id, Permission.name)
+        .join(User, User.id == UserRole.user_id)
+        .join(role_permissions, role_permissions.c.role_id == UserRole.role_id)
+        .join(Permission, Permission.id == role_permissions.c.permission_id)
+        .where(UserRole.user_id.in_(user_ids), User.company_id == company_id)
+        .distinct()
+    ).tuples()
+    held: dict[str, set[str]] = {}
+    for user_id, name in rows:
+        held.setdefault(user_id, set()).add(name)
+    return held
 
 
 def find_active_user_by_subject(session: Session, subject: str) -> User | None:

@@ -7,6 +7,8 @@ import json
 import re
 from typing import Any
 
+import marshmallow as ma
+
 from app.api import format_utc
 from app.errors import Invalid
 from app.features.reports.models import BusinessProfile, Dataset, Report, ReportVersion
@@ -15,6 +17,19 @@ from app.features.reports.service import Outcome, ReportRow
 from app.jobs.models import Job
 
 MAX_PARAMETERS_BYTES = 10_000
+
+
+class LegacyErrorSchema(ma.Schema):
+    """An error on /api/*: the old client reads `error` as a string."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    error = ma.fields.String(required=True)
+    message = ma.fields.String(required=True)
+    code = ma.fields.String(allow_none=True)
+    request_id = ma.fields.String(allow_none=True)
+    details = ma.fields.Raw()
 _EMAIL = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
 
 

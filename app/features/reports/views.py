@@ -15,8 +15,8 @@ from flask import Response, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
 from app import runtime
-from app.api import BEARER, Blueprint, cap_request_body, idempotency_key, request_session
-from app.auth import current_user
+from app.api import BEARER, Blueprint, F, cap_request_body, flag_view, idempotency_key, request_session
+from app.auth import current_user, login_required
 from app.errors import Forbidden, Invalid, NotFound, TooLarge
 from app.features.reports import schemas, service
 from app.features.reports.models import Dataset
@@ -25,7 +25,37 @@ blp = Blueprint(
     "reports", __name__, url_prefix="/api", description="AI reports (RelatorIA, reports-contract.md)"
 )
 
-_DOC = {"security": BEARER}
+# /api/* answers errors in the old client's shape (`error` is a string, see _legacy_error_shape).
+_LEGACY_ERROR = {
+    "description": "Error: `error` is the message (the old client prints it); `code`, `message`, "
+    "`request_id` and `details` beside it",
+    "content": {"application/json": {"schema": schemas.LegacyErrorSchema}},
+}
+# Success bodies are the contract's (reports-contract.md §3), JSON objects on every route.
+_OK = {
+    "description": "The contract's body (reports-contract.md §3)",
+    "content": {"application/json": {"schema": {"type": "object"}}},
+}
+_RESPONSES = {
+    **{status: _OK for status in ("200", "201", "202")},
+    **{status: _LEGACY_ERROR for status in ("default", "401", "403", "404", "429")},
+}
+_DOC = {"security": BEARER, "responses": _RESPONSES}
+
+
+def _authenticated(view: F) -> F:
+    """A bearer-authenticated route: an anonymous caller is refused (401) before anything else."""
+    return login_required(blp.doc(**_DOC)(view))
+
+
+def _token_or_bearer(view: F) -> F:
+    """Authorised by the URL's signed token or the bearer token (the view checks which): protected
+    for the request guards, documented with bearer security."""
+    return flag_view(blp.doc(**_DOC)(view), auth=True)
+
+
+def _public(view: F) -> F:
+    return blp.doc(responses=_RESPONSES)(view)
 
 
 def _caller() -> service.Caller:
@@ -81,9 +111,9 @@ def _legacy_error_shape(response: Response) -> Response:
 
 
 def _upload_url(dataset: Dataset) -> str:
-    return url_for(
-        "reports.upload_content", dataset_id=dataset.id, token=service.upload_token(dataset), _external=True
-    )
+    # From the configured public URL, never the request's Host header.
+    path = url_for("reports.upload_content", dataset_id=dataset.id, token=service.upload_token(dataset))
+    return runtime.settings().public_api_url.rstrip("/") + path
 
 
 def _create_dataset() -> ResponseReturnValue:
@@ -96,14 +126,14 @@ def _create_dataset() -> ResponseReturnValue:
 
 
 @blp.route("/upload/create", methods=["POST"], endpoint="upload_create")
-@blp.doc(**_DOC)
+@_authenticated
 def upload_create() -> ResponseReturnValue:
     """Create a dataset and a signed, single-use `uploadUrl` (PUT the file's bytes there)."""
     return _create_dataset()
 
 
 @blp.route("/datasets", methods=["POST"], endpoint="datasets_create")
-@blp.doc(**_DOC)
+@_authenticated
 def datasets_create() -> ResponseReturnValue:
     """Alias of POST /api/upload/create."""
     return _create_dataset()
@@ -129,7 +159,7 @@ def _read_file() -> tuple[bytes, str | None, str | None]:
 
 
 @blp.route("/upload/<string:dataset_id>/content", methods=["PUT"], endpoint="upload_content")
-@blp.doc(**_DOC)
+@_token_or_bearer
 def upload_content(dataset_id: str) -> ResponseReturnValue:
     """The target of `uploadUrl`: the file's bytes (raw or multipart). Starts the parse job (202).
     Authorised by the URL's signed `token`, or by the owner's bearer token."""
@@ -146,7 +176,7 @@ def upload_content(dataset_id: str) -> ResponseReturnValue:
 
 
 @blp.route("/upload", methods=["POST"], endpoint="upload_one_step")
-@blp.doc(**_DOC)
+@_authenticated
 def upload_one_step() -> ResponseReturnValue:
     """Create and upload in one multipart call (field `file`); nothing is stored if the file is refused."""
     caller = _caller()
@@ -175,14 +205,14 @@ def _dataset_status(dataset_id: str | None) -> ResponseReturnValue:
 
 
 @blp.route("/upload/status", methods=["GET"], endpoint="upload_status")
-@blp.doc(**_DOC)
+@_authenticated
 def upload_status() -> ResponseReturnValue:
     """`?id=`: uploaded | processing | parsed | invalid, with `error_message` when invalid."""
     return _dataset_status(_query_id("id"))
 
 
 @blp.route("/datasets/<string:dataset_id>/status", methods=["GET"], endpoint="dataset_status")
-@blp.doc(**_DOC)
+@_authenticated
 def dataset_status(dataset_id: str) -> ResponseReturnValue:
     return _dataset_status(dataset_id)
 
@@ -195,14 +225,14 @@ def _reparse(dataset_id: str | None) -> ResponseReturnValue:
 
 
 @blp.route("/dataset/reparse", methods=["POST"], endpoint="dataset_reparse")
-@blp.doc(**_DOC)
+@_authenticated
 def dataset_reparse() -> ResponseReturnValue:
     """`?id=`: parse an invalid dataset's stored file again."""
     return _reparse(_query_id("id") or _body().get("id"))
 
 
 @blp.route("/datasets/<string:dataset_id>/reparse", methods=["POST"], endpoint="datasets_reparse")
-@blp.doc(**_DOC)
+@_authenticated
 def datasets_reparse(dataset_id: str) -> ResponseReturnValue:
     return _reparse(dataset_id)
 
@@ -226,14 +256,14 @@ def _preview(dataset_id: str | None) -> ResponseReturnValue:
 
 
 @blp.route("/dataset/preview", methods=["GET"], endpoint="dataset_preview")
-@blp.doc(**_DOC)
+@_authenticated
 def dataset_preview() -> ResponseReturnValue:
     """`?id=`: the column profile, the 30-row sample and the full-file aggregates (409 until parsed)."""
     return _preview(_query_id("id"))
 
 
 @blp.route("/datasets/<string:dataset_id>/preview", methods=["GET"], endpoint="datasets_preview")
-@blp.doc(**_DOC)
+@_authenticated
 def datasets_preview(dataset_id: str) -> ResponseReturnValue:
     return _preview(dataset_id)
 
@@ -249,7 +279,7 @@ def _save_mapping(dataset_id: Any, mappings: Any) -> ResponseReturnValue:
 
 
 @blp.route("/dataset/save_mapping", methods=["POST"], endpoint="dataset_save_mapping")
-@blp.doc(**_DOC)
+@_authenticated
 def dataset_save_mapping() -> ResponseReturnValue:
     """`{datasetId, mappings: [{name, type?, subtype?, is_time?, is_index?}]}`: the user's typing."""
     body = _body()
@@ -257,7 +287,7 @@ def dataset_save_mapping() -> ResponseReturnValue:
 
 
 @blp.route("/datasets/<string:dataset_id>/mapping", methods=["PUT"], endpoint="datasets_mapping")
-@blp.doc(**_DOC)
+@_authenticated
 def datasets_mapping(dataset_id: str) -> ResponseReturnValue:
     return _save_mapping(dataset_id, _body().get("mappings"))
 
@@ -276,7 +306,7 @@ def _sample(report_id: str | None) -> ResponseReturnValue:
 
 
 @blp.route("/dataset/get_sample", methods=["GET"], endpoint="dataset_get_sample")
-@blp.doc(**_DOC)
+@_authenticated
 def dataset_get_sample() -> ResponseReturnValue:
     """`?report_request_id=` (or `reportRequestId`, `id`): the old doubled `sample_json` string,
     plus `sample` (the parsed rows)."""
@@ -284,7 +314,7 @@ def dataset_get_sample() -> ResponseReturnValue:
 
 
 @blp.route("/reports/<string:report_id>/sample", methods=["GET"], endpoint="reports_sample")
-@blp.doc(**_DOC)
+@_authenticated
 def reports_sample(report_id: str) -> ResponseReturnValue:
     return _sample(report_id)
 
@@ -310,14 +340,14 @@ def _create_report() -> ResponseReturnValue:
 
 
 @blp.route("/report", methods=["POST"], endpoint="report_create")
-@blp.doc(**_DOC)
+@_authenticated
 def report_create() -> ResponseReturnValue:
     """`{dataset_id, parameters?}`: a pending report and its job (202; poll /api/report/status)."""
     return _create_report()
 
 
 @blp.route("/reports", methods=["POST"], endpoint="reports_create")
-@blp.doc(**_DOC)
+@_authenticated
 def reports_create() -> ResponseReturnValue:
     return _create_report()
 
@@ -330,14 +360,14 @@ def _report_status(report_id: str | None) -> ResponseReturnValue:
 
 
 @blp.route("/report/status", methods=["GET"], endpoint="report_status")
-@blp.doc(**_DOC)
+@_authenticated
 def report_status() -> ResponseReturnValue:
     """`?id=`: pending | processing | done | failed, with `error_message`, `progress`, `attempts`."""
     return _report_status(_query_id("id"))
 
 
 @blp.route("/reports/<string:report_id>/status", methods=["GET"], endpoint="reports_status")
-@blp.doc(**_DOC)
+@_authenticated
 def reports_status(report_id: str) -> ResponseReturnValue:
     return _report_status(report_id)
 
@@ -352,7 +382,7 @@ def _ai_report(report_id: str) -> ResponseReturnValue:
 
 
 @blp.route("/report/ai_report", methods=["GET"], endpoint="report_ai")
-@blp.doc(**_DOC)
+@_authenticated
 def report_ai() -> ResponseReturnValue:
     """`?id=`: `{ai_response, pdf_path}` (owner-scoped, unlike the old route)."""
     report_id = _query_id("id")
@@ -362,7 +392,7 @@ def report_ai() -> ResponseReturnValue:
 
 
 @blp.route("/reports/<string:report_id>/ai", methods=["GET"], endpoint="reports_ai")
-@blp.doc(**_DOC)
+@_authenticated
 def reports_ai(report_id: str) -> ResponseReturnValue:
     return _ai_report(report_id)
 
@@ -375,14 +405,14 @@ def _view(report_id: str | None) -> ResponseReturnValue:
 
 
 @blp.route("/report/view", methods=["GET"], endpoint="report_view")
-@blp.doc(**_DOC)
+@_authenticated
 def report_view() -> ResponseReturnValue:
     """`?id=`: the report, its result and its dataset's columns."""
     return _view(_query_id("id"))
 
 
 @blp.route("/reports/<string:report_id>", methods=["GET"], endpoint="reports_view")
-@blp.doc(**_DOC)
+@_authenticated
 def reports_view(report_id: str) -> ResponseReturnValue:
     return _view(report_id)
 
@@ -407,20 +437,20 @@ def _regenerate(report_id: Any) -> ResponseReturnValue:
 
 
 @blp.route("/report/regenerate_report", methods=["POST"], endpoint="report_regenerate")
-@blp.doc(**_DOC)
+@_authenticated
 def report_regenerate() -> ResponseReturnValue:
     """`{id}`: generate again (the previous result stays as a version; 409 while a job runs)."""
     return _regenerate(_body().get("id") or _query_id("id"))
 
 
 @blp.route("/reports/<string:report_id>/regenerate", methods=["POST"], endpoint="reports_regenerate")
-@blp.doc(**_DOC)
+@_authenticated
 def reports_regenerate(report_id: str) -> ResponseReturnValue:
     return _regenerate(report_id)
 
 
 @blp.route("/reports/<string:report_id>/versions", methods=["GET"], endpoint="reports_versions")
-@blp.doc(**_DOC)
+@_authenticated
 def reports_versions(report_id: str) -> ResponseReturnValue:
     """Every finished generation of the report, oldest first."""
     rows = service.versions(request_session(), _caller(), report_id)
@@ -445,14 +475,14 @@ def _delete(report_id: Any) -> ResponseReturnValue:
 
 
 @blp.route("/report/delete", methods=["DELETE"], endpoint="report_delete")
-@blp.doc(**_DOC)
+@_authenticated
 def report_delete() -> ResponseReturnValue:
     """`?id=` (or `?report_id=`, or body `{id}`): delete the report, and its dataset when unused."""
     return _delete(_query_id("id", "report_id") or _body().get("id"))
 
 
 @blp.route("/reports/<string:report_id>", methods=["DELETE"], endpoint="reports_delete")
-@blp.doc(**_DOC)
+@_authenticated
 def reports_delete(report_id: str) -> ResponseReturnValue:
     return _delete(report_id)
 
@@ -469,14 +499,14 @@ def _send_email(report_id: str | None) -> ResponseReturnValue:
 
 
 @blp.route("/report/send_email", methods=["POST"], endpoint="report_send_email")
-@blp.doc(**_DOC)
+@_authenticated
 def report_send_email() -> ResponseReturnValue:
     """`?id=` + `{to?, subject?, message?}`: email the report to its owner (a job; 202)."""
     return _send_email(_query_id("id"))
 
 
 @blp.route("/reports/<string:report_id>/email", methods=["POST"], endpoint="reports_email")
-@blp.doc(**_DOC)
+@_authenticated
 def reports_email(report_id: str) -> ResponseReturnValue:
     return _send_email(report_id)
 
@@ -517,14 +547,14 @@ def _library() -> ResponseReturnValue:
 
 
 @blp.route("/library", methods=["GET"], endpoint="library")
-@blp.doc(**_DOC)
+@_authenticated
 def library() -> ResponseReturnValue:
     """The caller's reports, newest first (`?limit` 1-100, `?offset`; up to 500 without them)."""
     return _library()
 
 
 @blp.route("/reports", methods=["GET"], endpoint="reports_library")
-@blp.doc(**_DOC)
+@_authenticated
 def reports_library() -> ResponseReturnValue:
     return _library()
 
@@ -538,14 +568,14 @@ def _dashboard() -> ResponseReturnValue:
 
 
 @blp.route("/dashboard", methods=["GET"], endpoint="dashboard")
-@blp.doc(**_DOC)
+@_authenticated
 def dashboard() -> ResponseReturnValue:
     """Counts of the caller's reports (contract §3.5)."""
     return _dashboard()
 
 
 @blp.route("/reports/dashboard", methods=["GET"], endpoint="reports_dashboard")
-@blp.doc(**_DOC)
+@_authenticated
 def reports_dashboard() -> ResponseReturnValue:
     return _dashboard()
 
@@ -578,39 +608,39 @@ def _profile_status() -> ResponseReturnValue:
 
 
 @blp.route("/bussiness_info", methods=["POST"], endpoint="bussiness_info_save")
-@blp.doc(**_DOC)
+@_authenticated
 def bussiness_info_save() -> ResponseReturnValue:
     """Upsert the caller's business profile (201 created, 200 updated)."""
     return _save_profile()
 
 
 @blp.route("/bussiness_info", methods=["GET"], endpoint="bussiness_info_get")
-@blp.doc(**_DOC)
+@_authenticated
 def bussiness_info_get() -> ResponseReturnValue:
     return _get_profile()
 
 
 @blp.route("/business-info", methods=["PUT", "POST"], endpoint="business_info_save")
-@blp.doc(**_DOC)
+@_authenticated
 def business_info_save() -> ResponseReturnValue:
     return _save_profile()
 
 
 @blp.route("/business-info", methods=["GET"], endpoint="business_info_get")
-@blp.doc(**_DOC)
+@_authenticated
 def business_info_get() -> ResponseReturnValue:
     return _get_profile()
 
 
 @blp.route("/bussiness_info/status", methods=["GET"], endpoint="bussiness_info_status")
-@blp.doc(**_DOC)
+@_authenticated
 def bussiness_info_status() -> ResponseReturnValue:
     """`{exists}`: whether the caller has a business profile."""
     return _profile_status()
 
 
 @blp.route("/business-info/status", methods=["GET"], endpoint="business_info_status")
-@blp.doc(**_DOC)
+@_authenticated
 def business_info_status() -> ResponseReturnValue:
     return _profile_status()
 
@@ -627,11 +657,13 @@ def _beta() -> ResponseReturnValue:
 
 
 @blp.route("/beta", methods=["POST"], endpoint="beta")
+@_public
 def beta() -> ResponseReturnValue:
     """Public: `{name, email}` joins the beta list (a repeat answers the same)."""
     return _beta()
 
 
 @blp.route("/beta-leads", methods=["POST"], endpoint="beta_leads")
+@_public
 def beta_leads() -> ResponseReturnValue:
     return _beta()

@@ -14,19 +14,21 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from app.api import ApiError, page_fields
+from app.api import page_fields
+from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.features.audit import service as audit
+from app.features.identity.authority import require_authority_over
 from app.features.identity.catalogue import PERMISSIONS
 from app.features.identity.models import Permission, Role, User, UserRole, role_permissions
 from app.features.identity.service import sync_permission_catalogue
 
 
-def _role_not_found() -> ApiError:
-    return ApiError(404, "Role not found", "ROLE_NOT_FOUND")
+def _role_not_found() -> NotFound:
+    return NotFound("Role not found", "ROLE_NOT_FOUND")
 
 
-def _user_not_found() -> ApiError:
-    return ApiError(404, "User not found", "USER_NOT_FOUND")
+def _user_not_found() -> NotFound:
+    return NotFound("User not found", "USER_NOT_FOUND")
 
 
 def _users_count() -> Any:
@@ -142,8 +144,7 @@ def _resolve(session: Session, names: Iterable[str]) -> dict[str, int]:
     wanted = list(dict.fromkeys(n.strip() for n in names))
     unknown = [n for n in wanted if n not in PERMISSIONS]
     if unknown:
-        raise ApiError(
-            400,
+        raise Invalid(
             f"Permission not found: {', '.join(unknown)}",
             "PERMISSION_NOT_FOUND",
             {"permissions": unknown},
@@ -163,8 +164,7 @@ def _resolve(session: Session, names: Iterable[str]) -> dict[str, int]:
 def _forbid_escalation(granted: Iterable[str], caller_permissions: frozenset[str]) -> None:
     beyond = sorted(set(granted) - caller_permissions)
     if beyond:
-        raise ApiError(
-            403,
+        raise Forbidden(
             f"You cannot grant permissions you do not hold: {', '.join(beyond)}",
             "PERMISSION_ESCALATION",
             {"permissions": beyond},
@@ -191,7 +191,7 @@ def create_role(
     _forbid_escalation(ids, caller_permissions)
     _lock_company_roles(session, company_id)
     if _name_taken(session, company_id, name):
-        raise ApiError(409, "A role with this name already exists", "ROLE_ALREADY_EXISTS")
+        raise Conflict("A role with this name already exists", "ROLE_ALREADY_EXISTS")
     role = Role(company_id=company_id, name=name, description=_description(body.get("description")))
     session.add(role)
     session.flush()
@@ -224,7 +224,7 @@ def update_role(
     if "name" in body:
         name = body["name"].strip()
         if _name_taken(session, company_id, name, except_id=role.id):
-            raise ApiError(409, "A role with this name already exists", "ROLE_ALREADY_EXISTS")
+            raise Conflict("A role with this name already exists", "ROLE_ALREADY_EXISTS")
         role.name = name
     if "description" in body:
         role.description = _description(body["description"])
@@ -245,12 +245,17 @@ def update_role(
 
 def delete_role(session: Session, company_id: str, actor_id: str, role_id: str) -> None:
     role = get_role(session, company_id, role_id, lock=True)  # assignments wait for us, and v.v.
+    if role.key is not None:
+        raise Conflict(
+            "This is a default role and cannot be deleted; rename it or change its permissions instead",
+            "ROLE_IS_DEFAULT",
+            {"key": role.key},
+        )
     users = int(
         session.scalar(select(func.count()).select_from(UserRole).where(UserRole.role_id == role.id)) or 0
     )
     if users:
-        raise ApiError(
-            409,
+        raise Conflict(
             f"The role is assigned to {users} user(s); remove them first",
             "ROLE_HAS_USERS",
             {"usersCount": users},
@@ -287,6 +292,26 @@ def _permission_names(session: Session, role_id: str) -> set[str]:
     return {p.name for p in _role_permissions(session, role_id)}
 
 
+def _require_authority_over_holders(
+    session: Session,
+    company_id: str,
+    actor_id: str,
+    caller_permissions: frozenset[str],
+    role: Role,
+    action: str,
+) -> None:
+    """Changing a role's permissions changes every holder: refused when a holder is above the caller."""
+    holders = list(session.scalars(select(UserRole.user_id).where(UserRole.role_id == role.id)))
+    require_authority_over(
+        session,
+        company_id=company_id,
+        actor_id=actor_id,
+        caller_permissions=caller_permissions,
+        user_ids=holders,
+        action=action,
+    )
+
+
 def add_permissions(
     session: Session,
     company_id: str,
@@ -296,6 +321,9 @@ def add_permissions(
     names: list[str],
 ) -> dict[str, Any]:
     role = get_role(session, company_id, role_id, lock=True)
+    _require_authority_over_holders(
+        session, company_id, actor_id, caller_permissions, role, "role.permissions_add"
+    )
     ids = _resolve(session, names)
     _forbid_escalation(ids, caller_permissions)
     have = _permission_names(session, role.id)
@@ -328,6 +356,9 @@ def remove_permissions(
     names: list[str],
 ) -> dict[str, Any]:
     role = get_role(session, company_id, role_id, lock=True)
+    _require_authority_over_holders(
+        session, company_id, actor_id, caller_permissions, role, "role.permissions_remove"
+    )
     ids = _resolve(session, names)
     _forbid_escalation(ids, caller_permissions)  # taking away what you lack is also not yours to do
     have = _permission_names(session, role.id)
@@ -361,6 +392,9 @@ def replace_permissions(
     names: list[str],
 ) -> dict[str, Any]:
     role = get_role(session, company_id, role_id, lock=True)
+    _require_authority_over_holders(
+        session, company_id, actor_id, caller_permissions, role, "role.permissions_replace"
+    )
     ids = _resolve(session, names)
     have = _permission_names(session, role.id)
     added, removed = sorted(set(ids) - have), sorted(have - set(ids))
@@ -448,7 +482,15 @@ def assign_role(
     found = set(session.scalars(select(User.id).where(User.company_id == company_id, User.id.in_(wanted))))
     missing = [u for u in wanted if u not in found]
     if missing:
-        raise ApiError(404, "User not found in this company", "USER_NOT_FOUND", {"userIds": missing})
+        raise NotFound("User not found in this company", "USER_NOT_FOUND", {"userIds": missing})
+    require_authority_over(
+        session,
+        company_id=company_id,
+        actor_id=actor_id,
+        caller_permissions=caller_permissions,
+        user_ids=wanted,
+        action="role.assign",
+    )
     holders = set(
         session.scalars(
             select(UserRole.user_id).where(UserRole.role_id == role.id, UserRole.user_id.in_(wanted))
@@ -491,13 +533,21 @@ def unassign_role(
     if session.scalar(select(User.id).where(User.id == user_id, User.company_id == company_id)) is None:
         raise _user_not_found()
     _forbid_escalation(_permission_names(session, role.id), caller_permissions)
+    require_authority_over(
+        session,
+        company_id=company_id,
+        actor_id=actor_id,
+        caller_permissions=caller_permissions,
+        user_ids=[user_id],
+        action="role.unassign",
+    )
     removed = session.execute(
         delete(UserRole)
         .where(UserRole.user_id == user_id, UserRole.role_id == role.id)
         .returning(UserRole.user_id)
     ).first()
     if removed is None:
-        raise ApiError(404, "The user does not hold this role", "ROLE_NOT_ASSIGNED")
+        raise NotFound("The user does not hold this role", "ROLE_NOT_ASSIGNED")
     audit.record(
         session,
         company_id=company_id,

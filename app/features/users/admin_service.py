@@ -14,13 +14,14 @@ from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import runtime
-from app.api import ApiError, format_utc, page_fields
+from app.api import format_utc, page_fields
+from app.errors import Conflict, Invalid, NotFound, Unavailable
 from app.features.audit import service as audit
 from app.features.auth import service as auth_service
 from app.features.company import domains
 from app.features.compliments.models import Compliment
 from app.features.emails import service as emails
+from app.features.identity.authority import require_authority_over
 from app.features.identity.catalogue import EMPLOYEE_ROLE
 from app.features.identity.models import Department, JobTitle, User
 from app.features.wallets.models import BalanceType, TransactionType, Wallet, WalletTransaction
@@ -39,8 +40,8 @@ _SORT = {
 }
 
 
-def _not_found() -> ApiError:
-    return ApiError(404, USER_NOT_FOUND, "USER_NOT_FOUND")
+def _not_found() -> NotFound:
+    return NotFound(USER_NOT_FOUND, "USER_NOT_FOUND")
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -166,10 +167,8 @@ def user_detail(session: Session, company_id: str, user_id: str) -> dict[str, An
 def _check_domain(session: Session, company_id: str, email: str) -> None:
     if not domains.email_domain_allowed(session, company_id, email):
         allowed = ", ".join("@" + d.domain for d in domains.list_domains(session, company_id))
-        raise ApiError(
-            400,
-            f"Email domain is not allowed for this company. Expected {allowed}",
-            "EMAIL_DOMAIN_NOT_ALLOWED",
+        raise Invalid(
+            f"Email domain is not allowed for this company. Expected {allowed}", "EMAIL_DOMAIN_NOT_ALLOWED"
         )
 
 
@@ -178,7 +177,7 @@ def _check_email_free(session: Session, company_id: str, email: str, except_id: 
     if except_id:
         query = query.where(User.id != except_id)
     if session.scalar(query) is not None:
-        raise ApiError(409, EMAIL_EXISTS, "EMAIL_ALREADY_EXISTS")
+        raise Conflict(EMAIL_EXISTS, "EMAIL_ALREADY_EXISTS")
 
 
 def _check_department(session: Session, company_id: str, department_id: str | None) -> None:
@@ -188,7 +187,7 @@ def _check_department(session: Session, company_id: str, department_id: str | No
         )
         is None
     ):
-        raise ApiError(400, "Department not found in this company", "INVALID_DEPARTMENT")
+        raise Invalid("Department not found in this company", "INVALID_DEPARTMENT")
 
 
 def _check_job_title(session: Session, company_id: str, job_title_id: str | None) -> None:
@@ -198,11 +197,7 @@ def _check_job_title(session: Session, company_id: str, job_title_id: str | None
         )
         is None
     ):
-        raise ApiError(400, "Job title not found in this company", "INVALID_JOB_TITLE")
-
-
-def setup_link(path: str, token: str) -> str:
-    return f"{runtime.settings().frontend_url}/{path}?token={token}"
+        raise Invalid("Job title not found in this company", "INVALID_JOB_TITLE")
 
 
 @dataclass
@@ -249,7 +244,7 @@ def create_user(session: Session, company_id: str, actor_id: str, body: dict[str
                 job_title_id=job_title_id,
             )
     except IntegrityError:
-        raise ApiError(409, EMAIL_EXISTS, "EMAIL_ALREADY_EXISTS") from None
+        raise Conflict(EMAIL_EXISTS, "EMAIL_ALREADY_EXISTS") from None
     if not body.get("isActive", True):
         user.is_active = False
     link = job_id = None
@@ -261,7 +256,7 @@ def create_user(session: Session, company_id: str, actor_id: str, body: dict[str
         )
         job_id = job.id
     else:
-        link = setup_link("set-password", auth_service.create_password_setup_token(session, user))
+        link = auth_service.password_page_url(auth_service.create_password_setup_token(session, user))
     session.flush()
     audit.record(
         session,
@@ -289,7 +284,7 @@ def _require_welcome_email_task() -> None:
     try:
         get_task(WELCOME_EMAIL_KIND)
     except LookupError:
-        raise ApiError(503, "Welcome emails are not available right now", "EMAIL_UNAVAILABLE") from None
+        raise Unavailable("Welcome emails are not available right now", code="EMAIL_UNAVAILABLE") from None
 
 
 def _snapshot(user: User) -> dict[str, Any]:
@@ -304,11 +299,37 @@ def _snapshot(user: User) -> dict[str, Any]:
 
 def _refuse_self_deactivation(user: User, actor_id: str) -> None:
     if user.id == actor_id:
-        raise ApiError(400, "You cannot deactivate your own account", "CANNOT_DEACTIVATE_SELF")
+        raise Invalid("You cannot deactivate your own account", "CANNOT_DEACTIVATE_SELF")
 
 
-def update_user(session: Session, company_id: str, actor_id: str, user_id: str, body: dict[str, Any]) -> User:
+def _require_authority(
+    session: Session,
+    company_id: str,
+    actor_id: str,
+    caller_permissions: frozenset[str],
+    user_ids: list[str],
+    action: str,
+) -> None:
+    require_authority_over(
+        session,
+        company_id=company_id,
+        actor_id=actor_id,
+        caller_permissions=caller_permissions,
+        user_ids=user_ids,
+        action=action,
+    )
+
+
+def update_user(
+    session: Session,
+    company_id: str,
+    actor_id: str,
+    caller_permissions: frozenset[str],
+    user_id: str,
+    body: dict[str, Any],
+) -> User:
     user = get_user(session, company_id, user_id)
+    _require_authority(session, company_id, actor_id, caller_permissions, [user.id], "user.update")
     before = _snapshot(user)
     if "email" in body:
         email = body["email"].strip().lower()
@@ -333,7 +354,7 @@ def update_user(session: Session, company_id: str, actor_id: str, user_id: str, 
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise ApiError(409, EMAIL_EXISTS, "EMAIL_ALREADY_EXISTS") from None
+        raise Conflict(EMAIL_EXISTS, "EMAIL_ALREADY_EXISTS") from None
     changes = audit.diff(before, _snapshot(user))
     if changes:
         audit.record(
@@ -348,10 +369,13 @@ def update_user(session: Session, company_id: str, actor_id: str, user_id: str, 
     return user
 
 
-def deactivate_user(session: Session, company_id: str, actor_id: str, user_id: str) -> None:
+def deactivate_user(
+    session: Session, company_id: str, actor_id: str, caller_permissions: frozenset[str], user_id: str
+) -> None:
     """The soft delete: the row stays (compliments and ledger refer to it), the login stops."""
     user = get_user(session, company_id, user_id)
     _refuse_self_deactivation(user, actor_id)
+    _require_authority(session, company_id, actor_id, caller_permissions, [user.id], "user.delete")
     if user.is_active:
         user.is_active = False
         auth_service.revoke_user_refresh_tokens(session, user.id)
@@ -372,19 +396,27 @@ def _require_all_in_company(session: Session, company_id: str, user_ids: list[st
     found = set(session.scalars(select(User.id).where(User.company_id == company_id, User.id.in_(wanted))))
     missing = [u for u in wanted if u not in found]
     if missing:
-        raise ApiError(
-            404, f"{len(missing)} user(s) not found in this company", "USER_NOT_FOUND", {"userIds": missing}
+        raise NotFound(
+            f"{len(missing)} user(s) not found in this company", "USER_NOT_FOUND", {"userIds": missing}
         )
     return wanted
 
 
 def bulk_set_active(
-    session: Session, company_id: str, actor_id: str, user_ids: list[str], active: bool
+    session: Session,
+    company_id: str,
+    actor_id: str,
+    caller_permissions: frozenset[str],
+    user_ids: list[str],
+    active: bool,
 ) -> int:
-    """Activate or deactivate; `updated` counts the users whose state actually changed."""
+    """Activate or deactivate; `updated` counts the users whose state actually changed. Nothing
+    changes when one of the users is above the caller."""
     ids = _require_all_in_company(session, company_id, user_ids)
     if not active and actor_id in ids:
-        raise ApiError(400, "You cannot deactivate your own account", "CANNOT_DEACTIVATE_SELF")
+        raise Invalid("You cannot deactivate your own account", "CANNOT_DEACTIVATE_SELF")
+    action = "user.bulk_activate" if active else "user.bulk_deactivate"
+    _require_authority(session, company_id, actor_id, caller_permissions, ids, action)
     changed = list(
         session.scalars(
             update(User)
@@ -400,7 +432,7 @@ def bulk_set_active(
         session,
         company_id=company_id,
         actor_id=actor_id,
-        action="user.bulk_activate" if active else "user.bulk_deactivate",
+        action=action,
         entity_type="user",
         entity_id=None,
         changes={"userIds": sorted(changed)},
@@ -451,11 +483,15 @@ def export_csv(session: Session, company_id: str, actor_id: str, user_ids: list[
     return out.getvalue()
 
 
-def reset_password_link(session: Session, company_id: str, actor_id: str, user_id: str) -> dict[str, str]:
-    """A one-time link (24 h) to the frontend's set-password page, for the admin to hand over."""
+def reset_password_link(
+    session: Session, company_id: str, actor_id: str, caller_permissions: frozenset[str], user_id: str
+) -> dict[str, str]:
+    """A one-time link (24 h) to the set-password page, for the admin to hand over. Refused (403)
+    for a user above the caller: the link would let the caller log in as them."""
     user = get_user(session, company_id, user_id)
+    _require_authority(session, company_id, actor_id, caller_permissions, [user.id], "user.reset_password")
     if not user.is_active:
-        raise ApiError(400, "The user is inactive; activate them first", "USER_INACTIVE")
+        raise Invalid("The user is inactive; activate them first", "USER_INACTIVE")
     token = auth_service.create_password_setup_token(session, user, ttl=RESET_LINK_TTL)
     audit.record(
         session,
@@ -467,7 +503,7 @@ def reset_password_link(session: Session, company_id: str, actor_id: str, user_i
     )
     return {
         "message": "Password reset link created",
-        "ticketUrl": setup_link("set-password", token),
+        "ticketUrl": auth_service.password_page_url(token),
         "expiresIn": "24 hours",
     }
 
@@ -504,6 +540,6 @@ def job_titles_with_counts(
             )
             is None
         ):
-            raise ApiError(404, "Department not found", "DEPARTMENT_NOT_FOUND")
+            raise NotFound("Department not found", "DEPARTMENT_NOT_FOUND")
         where.append(JobTitle.department_id == department_id)
     return _counted(session, JobTitle, User.job_title_id, *where)

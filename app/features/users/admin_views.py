@@ -7,6 +7,7 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
+from app import ratelimit
 from app.api import BEARER, Blueprint, request_session
 from app.auth import current_user, require_permission
 from app.features.users import admin_service as service
@@ -53,6 +54,8 @@ class Users(MethodView):
         otherwise the answer carries `temporaryPasswordUrl`."""
         session = request_session()
         caller = current_user()
+        if body.get("sendEmail"):
+            ratelimit.limit_job_creation(caller.company_id)
         created = service.create_user(session, caller.company_id, caller.id, body)
         session.commit()
         return created.as_response()
@@ -79,7 +82,12 @@ class BulkActions(MethodView):
                 headers={"Content-Disposition": 'attachment; filename="users_export.csv"'},
             )
         updated = service.bulk_set_active(
-            session, caller.company_id, caller.id, body["userIds"], body["action"] == "activate"
+            session,
+            caller.company_id,
+            caller.id,
+            caller.permissions,
+            body["userIds"],
+            body["action"] == "activate",
         )
         session.commit()
         return {"updated": updated}
@@ -105,7 +113,7 @@ class UserItem(MethodView):
         """Change fields; null clears department / job title, an omitted field is unchanged."""
         session = request_session()
         caller = current_user()
-        user = service.update_user(session, caller.company_id, caller.id, user_id, body)
+        user = service.update_user(session, caller.company_id, caller.id, caller.permissions, user_id, body)
         session.commit()
         return {
             "id": user.id,
@@ -123,7 +131,7 @@ class UserItem(MethodView):
         """Soft delete: the user is deactivated and their sessions end."""
         session = request_session()
         caller = current_user()
-        service.deactivate_user(session, caller.company_id, caller.id, user_id)
+        service.deactivate_user(session, caller.company_id, caller.id, caller.permissions, user_id)
         session.commit()
 
 
@@ -137,7 +145,9 @@ class ResetPassword(MethodView):
         """A one-time link (valid 24 hours) to the set-password page, for the admin to share."""
         session = request_session()
         caller = current_user()
-        answer = service.reset_password_link(session, caller.company_id, caller.id, user_id)
+        answer = service.reset_password_link(
+            session, caller.company_id, caller.id, caller.permissions, user_id
+        )
         session.commit()
         return answer
 

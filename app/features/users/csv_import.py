@@ -25,8 +25,9 @@ from sqlalchemy.orm.attributes import flag_modified
 from app.api import ApiError, format_utc
 from app.db import utcnow
 from app.features.company.domains import list_domains
-from app.features.identity.catalogue import EMPLOYEE_ROLE
-from app.features.identity.models import Department, JobTitle, Role, User, UserRole
+from app.features.identity.catalogue import EMPLOYEE_KEY
+from app.features.identity.models import Department, JobTitle, User, UserRole
+from app.features.identity.service import default_role_id
 from app.features.users.csv_parsing import CsvRow
 from app.features.users.import_models import CsvImportPreview, PreviewStatus, UserManager
 from app.features.wallets.models import BalanceType, TransactionType, Wallet, WalletTransaction
@@ -485,14 +486,13 @@ def _write(
         )
     user_ids = [u["id"] for u in users]
 
-    role_id = session.scalar(select(Role.id).where(Role.company_id == company_id, Role.name == EMPLOYEE_ROLE))
-    if role_id is not None:
-        for chunk in _chunks(user_ids):
-            session.execute(
-                insert(UserRole.__table__).values(
-                    [{"user_id": uid, "role_id": role_id, "assigned_at": now} for uid in chunk]
-                )
+    role_id = default_role_id(session, company_id, EMPLOYEE_KEY)  # by key: a renamed Employee still works
+    for chunk in _chunks(user_ids):
+        session.execute(
+            insert(UserRole.__table__).values(
+                [{"user_id": uid, "role_id": role_id, "assigned_at": now} for uid in chunk]
             )
+        )
     progress(70)
 
     allowance = initial_allowance(session, company_id)

@@ -31,6 +31,7 @@ from app.jobs import enqueue
 from app.jobs.http import respond_when_done
 from app.jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from app.jobs.schemas import AcceptedSchema
+from app.ratelimit import creates_job
 
 blp = Blueprint(
     "users_csv_import", __name__, url_prefix="/admin/users", description="CSV import of users (contract §7.2)"
@@ -109,6 +110,7 @@ def read_upload() -> bytes:
 @blp.route("/csv/preview")
 class CsvPreview(MethodView):
     @require_permission(PERMISSION)
+    @creates_job
     @blp.doc(security=BEARER, **_UPLOAD_DOC)
     @blp.response(202, AcceptedSchema, description="A large file is being checked by a job")
     @blp.alt_response(200, schema=PreviewResponseSchema, description="The checked rows")
@@ -180,6 +182,7 @@ class CsvPreviewDetail(MethodView):
 @blp.route("/csv/import")
 class CsvImport(MethodView):
     @require_permission(PERMISSION)
+    @creates_job
     @blp.arguments(ImportBody)
     @blp.doc(security=BEARER)
     @blp.response(202, AcceptedSchema, description="The import job is running (or respond-async)")

@@ -28,6 +28,7 @@ from app.jobs import enqueue
 from app.jobs.http import respond_when_done
 from app.jobs.models import Job
 from app.jobs.schemas import AcceptedSchema
+from app.ratelimit import creates_job
 
 reset_blp = Blueprint(
     "wallet_reset", __name__, url_prefix="/wallets", description="Operator: weekly allowance reset"
@@ -55,6 +56,7 @@ def _company_scope() -> str | None:
 @reset_blp.route("/reset-weekly-balance")
 class ResetWeeklyBalance(MethodView):
     @require_permission("admin:manage_system")
+    @creates_job
     @reset_blp.arguments(ResetQuerySchema, location="query")
     @reset_blp.response(202, AcceptedSchema)
     @reset_blp.alt_response(200, schema=CompanyResetSchema, description="With companyId")
@@ -118,6 +120,7 @@ def _render_reset(job: Job, company_id: str | None, user_id: str) -> Response:
 @management_blp.route("/expire-coins")
 class ExpireCoins(MethodView):
     @require_permission("admin:access_panel")
+    @creates_job
     @management_blp.arguments(ExpireQuerySchema, location="query")
     @management_blp.response(202, AcceptedSchema)
     @management_blp.alt_response(200, schema=ExpireResponseSchema, description="The job finished in time")
