@@ -8,19 +8,34 @@ from app.features.company.domains import CompanyDomain
 from app.features.company.logos import CompanyLogo
 from app.features.company.models import CompanySettings
 from app.features.compliments.models import Compliment
+from app.features.economy.models import CompanyAccount, CompanyLedgerEntry
 from app.features.emails.models import SentEmail
 from app.features.identity.models import Company, Department, JobTitle, Permission, Role, User, UserRole
+from app.features.store.models import (
+    Address,
+    Prize,
+    PrizeImage,
+    PrizeVariant,
+    Redemption,
+    RedemptionTracking,
+    VoucherProduct,
+    VoucherRedemption,
+)
 from app.features.users.import_models import CsvImportPreview, UserManager
 from app.features.values.models import CompanyValue
+from app.features.vouchers.models import VoucherWebhookEvent
 from app.features.wallets.models import Wallet, WalletTransaction
 from app.features.wallets.periodic_models import ExpiryNotice, WeeklyReset
 from app.jobs.models import Job
 
 __all__ = [
+    "Address",
     "AuditLog",
     "Base",
     "Company",
+    "CompanyAccount",
     "CompanyDomain",
+    "CompanyLedgerEntry",
     "CompanyLogo",
     "CompanySettings",
     "CompanyValue",
@@ -33,12 +48,20 @@ __all__ = [
     "JobTitle",
     "PasswordSetupToken",
     "Permission",
+    "Prize",
+    "PrizeImage",
+    "PrizeVariant",
+    "Redemption",
+    "RedemptionTracking",
     "RefreshToken",
     "Role",
     "SentEmail",
     "User",
     "UserManager",
     "UserRole",
+    "VoucherProduct",
+    "VoucherRedemption",
+    "VoucherWebhookEvent",
     "Wallet",
     "WalletTransaction",
     "WeeklyReset",
