@@ -110,13 +110,13 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise ConfigError(
             'Environment variable "SMTP_URL" must be an smtp:// or smtps:// URL outside dev/test'
         )
-    if settings.is_production and settings.voucher_provider == "tremendous":
-        if not settings.tremendous_webhook_secret:
-            # Unsigned webhooks would let anyone fail (and refund) vouchers: refuse to start.
-            raise ConfigError(
-                'Environment variable "TREMENDOUS_WEBHOOK_SECRET" is required outside dev/test '
-                "when the Tremendous provider is configured"
-            )
+    tremendous = settings.voucher_provider == "tremendous"
+    if settings.is_production and tremendous and not settings.tremendous_webhook_secret:
+        # Unsigned webhooks would let anyone fail (and refund) vouchers: refuse to start.
+        raise ConfigError(
+            'Environment variable "TREMENDOUS_WEBHOOK_SECRET" is required outside dev/test '
+            "when the Tremendous provider is configured"
+        )
     if settings.is_production and settings.jwt_secret == DEV_JWT_SECRET:
         raise ConfigError('Environment variable "JWT_SECRET" must be set to a real secret outside dev/test')
     return settings
@@ -179,7 +179,9 @@ def _store_settings(env: Env) -> dict[str, object]:
     if provider not in ("local", "tremendous"):
         raise EnvError('Environment variable "VOUCHER_PROVIDER" invalid: expected local or tremendous')
     if provider == "tremendous" and not api_key:
-        raise EnvError('Environment variable "TREMENDOUS_API_KEY" is required when VOUCHER_PROVIDER=tremendous')
+        raise EnvError(
+            'Environment variable "TREMENDOUS_API_KEY" is required when VOUCHER_PROVIDER=tremendous'
+        )
     return {
         "coin_value_cents": env.int("COIN_VALUE_CENTS", 6, validate=Range(min=1, max=10_000)),
         "store_cancel_window_hours": env.int("STORE_CANCEL_WINDOW_HOURS", 72, validate=Range(min=0)),
