@@ -12,6 +12,7 @@ from app import db
 from app.features.store.models import Redemption, VoucherRedemption
 from app.features.wallets.models import WalletTransaction
 from app.jobs.models import Job
+from tests import store_helpers
 from tests.recognition_helpers import assert_ledger_consistent
 from tests.store_helpers import (
     add_address,
@@ -25,8 +26,9 @@ from tests.store_helpers import (
     redemption,
     stock_of,
     voucher,
-    wide_pool,  # noqa: F401  (fixture)
 )
+
+wide_pool = store_helpers.wide_pool  # fixture
 
 
 def _employee(make_tenant, make_user, coins: int = 1000):

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlparse
 
 @dataclass
 class Fault:
-    kind: str  # timeout_after_create | error_after_create | error | rate_limit | reject | hold
+    kind: str  # timeout_after_create | error_after_create | error | rate_limit | reject | hold | pass
     delay: float = 0.0
     release: threading.Event | None = None
 
@@ -152,7 +152,7 @@ class FakeTremendous:
         path = url.path.rstrip("/")
         with self.lock:
             fault = self.lookup_faults.pop(0) if self.lookup_faults and "/orders" in path else None
-        if fault is not None and fault.kind == "error":
+        if fault is not None and fault.kind == "error":  # ("pass" answers normally)
             return _answer(handler, 503, {"errors": {"message": "unavailable"}})
         if path.endswith("/orders"):
             external = parse_qs(url.query).get("external_id", [None])[0]
