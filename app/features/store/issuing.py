@@ -193,6 +193,7 @@ def apply_event(ctx: JobContext, event_id: str) -> dict[str, Any]:
     if voucher is None:
         if relevant:
             message = f"no voucher for {event.provider} resource {event.resource_id} yet"
+            session.rollback()  # release the event's row lock before noting the attempt
             with db.session_scope() as own:
                 webhooks.note_attempt(own, event_id, message)
             raise UnknownReward(message)
@@ -249,7 +250,7 @@ def _job_active(session: Session, job_id: str | None) -> bool:
     return status in ACTIVE_STATUSES
 
 
-def reconcile(now: Any = None) -> ReconcileSummary:
+def reconcile(now: Any = None, event_grace: timedelta = EVENT_GRACE) -> ReconcileSummary:
     """Vouchers without a final outcome, resolved from the provider's own records; webhook events
     left unprocessed, re-enqueued. Each item in its own short transaction."""
     settings = runtime.settings()
@@ -275,7 +276,7 @@ def reconcile(now: Any = None) -> ReconcileSummary:
         except ProviderError as exc:
             summary.errors.append(f"{redemption_id}: {exc}")
     with db.session_scope() as session:
-        for event in webhooks.unprocessed(session, EVENT_GRACE):
+        for event in webhooks.unprocessed(session, event_grace):
             if _job_active(session, event.apply_job_id):
                 continue
             job, _ = enqueue(session, APPLY_EVENT_KIND, {"event_id": event.id}, company_id=event.company_id)
