@@ -1,5 +1,6 @@
-"""Demo data: a living company (values, people, eight weeks of compliments), built only through
-the services, so balances and the ledger are exactly what real use would have produced.
+"""Demo data: a living company (values, people, eight weeks of compliments, a prize store with
+orders in several states), built only through the services, so balances and the ledger are exactly
+what real use would have produced.
 
 Idempotent: the company is found by name; a second run creates nothing. A transaction-scoped
 advisory lock makes two concurrent runs safe too.
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from app.api import ApiError
 from app.db import utcnow
 from app.features.compliments import service as compliments
+from app.features.demo.store_seed import seed_store
 from app.features.identity import service as identity
 from app.features.identity.catalogue import SUPER_ADMIN_ROLE
 from app.features.identity.models import Company, Department, JobTitle, User
@@ -224,5 +226,11 @@ def seed_demo(session: Session, *, now: datetime | None = None, password: str = 
                 result.compliments += 1
             except ApiError:  # that sender's allowance ran out this week: skip, as the UI would
                 continue
+    session.flush()
+    store = seed_store(session, company.id, users, users[0])
+    result.notes.append(
+        f"store: {store.prizes} products, {store.vouchers} vouchers, {store.redemptions} redemptions, "
+        "R$ 5.000,00 in the prize fund, plan PROFESSIONAL"
+    )
     session.flush()
     return result
