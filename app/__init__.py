@@ -128,6 +128,23 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     api.register_blueprint(report_views.blp)
 
+    # Prize store, vouchers and the economy dashboard (issue 14).
+    from app.features.economy import views as economy_views
+    from app.features.store import admin_views as store_admin_views
+    from app.features.store import views as store_views
+    from app.features.vouchers import views as voucher_views
+
+    api.register_blueprint(store_views.prizes_blp)
+    api.register_blueprint(store_views.redemptions_blp)
+    api.register_blueprint(store_views.addresses_blp)
+    api.register_blueprint(store_views.public_images)
+    api.register_blueprint(store_admin_views.prizes_blp)
+    api.register_blueprint(store_admin_views.vouchers_blp)
+    api.register_blueprint(store_admin_views.redemptions_blp)
+    api.register_blueprint(voucher_views.blp)
+    api.register_blueprint(economy_views.economy_blp)
+    api.register_blueprint(economy_views.backoffice_blp)
+
     from app.cli import register_cli
 
     register_cli(app)

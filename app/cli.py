@@ -14,8 +14,10 @@ from app.features.identity import service as identity
 
 def register_cli(app: Flask) -> None:
     from app.features.demo.cli import register as register_demo
+    from app.features.economy.cli import register as register_economy
 
     register_demo(app)
+    register_economy(app)
 
     @app.cli.command("create-company")
     @click.option("--name", required=True, help="Company name")

@@ -124,6 +124,19 @@ class Settings:
     rate_limit_token_per_address: Rate = Rate(60, 60.0)
     rate_limit_jobs_per_company: Rate = Rate(120, 60.0)
     password_hash_concurrency: int = 2  # argon2 hashes (64 MiB each) at once per web process
+    # Prize store (issue 14). One coin is worth COIN_VALUE_CENTS centavos (docs/store.md).
+    coin_value_cents: int = 6
+    store_cancel_window_hours: int = 72  # how long an employee may cancel a product redemption
+    # Voucher provider: "tremendous" when TREMENDOUS_API_KEY is set, else the local demo adapter.
+    voucher_provider: str = "local"
+    tremendous_api_key: str | None = None
+    tremendous_base_url: str = "https://testflight.tremendous.com/api/v2"
+    tremendous_funding_source_id: str = "balance"
+    tremendous_campaign_id: str | None = None
+    tremendous_webhook_secret: str | None = None
+    tremendous_timeout_seconds: float = 5.0
+    voucher_reconcile_after_minutes: int = 30  # a sent voucher without a final event is checked after
+    voucher_stuck_alert_hours: int = 24  # an unresolved voucher older than this is logged as an alert
 
     @property
     def is_production(self) -> bool:
@@ -138,6 +151,13 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         # The dev sink writes .eml files nobody reads: in homolog/prod, invites would vanish.
         raise ConfigError(
             'Environment variable "SMTP_URL" must be an smtp:// or smtps:// URL outside dev/test'
+        )
+    tremendous = settings.voucher_provider == "tremendous"
+    if settings.is_production and tremendous and not settings.tremendous_webhook_secret:
+        # Unsigned webhooks would let anyone fail (and refund) vouchers: refuse to start.
+        raise ConfigError(
+            'Environment variable "TREMENDOUS_WEBHOOK_SECRET" is required outside dev/test '
+            "when the Tremendous provider is configured"
         )
     if settings.is_production and settings.jwt_secret == DEV_JWT_SECRET:
         raise ConfigError('Environment variable "JWT_SECRET" must be set to a real secret outside dev/test')
@@ -285,6 +305,7 @@ def _parse(env: Env, app_env: str) -> Settings:
         rate_limit_token_per_address=_rate(env, "RATE_LIMIT_TOKEN_PER_ADDRESS", "60/1m"),
         rate_limit_jobs_per_company=_rate(env, "RATE_LIMIT_JOBS_PER_COMPANY", "120/1m"),
         password_hash_concurrency=env.int("PASSWORD_HASH_CONCURRENCY", 2, validate=Range(min=1)),
+        **_store_settings(env),
     )
 
 
@@ -307,6 +328,34 @@ def _public_api_url(env: Env, app_env: str) -> str:
     if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", value):
         raise EnvError('Environment variable "PUBLIC_API_URL" invalid: expected an http(s):// URL')
     return value.rstrip("/")
+
+
+def _store_settings(env: Env) -> dict[str, object]:
+    api_key = env.str("TREMENDOUS_API_KEY", None) or None
+    provider = env.str("VOUCHER_PROVIDER", "tremendous" if api_key else "local").strip().lower()
+    if provider not in ("local", "tremendous"):
+        raise EnvError('Environment variable "VOUCHER_PROVIDER" invalid: expected local or tremendous')
+    if provider == "tremendous" and not api_key:
+        raise EnvError(
+            'Environment variable "TREMENDOUS_API_KEY" is required when VOUCHER_PROVIDER=tremendous'
+        )
+    return {
+        "coin_value_cents": env.int("COIN_VALUE_CENTS", 6, validate=Range(min=1, max=10_000)),
+        "store_cancel_window_hours": env.int("STORE_CANCEL_WINDOW_HOURS", 72, validate=Range(min=0)),
+        "voucher_provider": provider,
+        "tremendous_api_key": api_key,
+        "tremendous_base_url": env.str(
+            "TREMENDOUS_BASE_URL", "https://testflight.tremendous.com/api/v2"
+        ).rstrip("/"),
+        "tremendous_funding_source_id": env.str("TREMENDOUS_FUNDING_SOURCE_ID", "balance"),
+        "tremendous_campaign_id": env.str("TREMENDOUS_CAMPAIGN_ID", None) or None,
+        "tremendous_webhook_secret": env.str("TREMENDOUS_WEBHOOK_SECRET", None) or None,
+        "tremendous_timeout_seconds": env.float("TREMENDOUS_TIMEOUT_SECONDS", 5.0, validate=Range(min=0.1)),
+        "voucher_reconcile_after_minutes": env.int(
+            "VOUCHER_RECONCILE_AFTER_MINUTES", 30, validate=Range(min=0)
+        ),
+        "voucher_stuck_alert_hours": env.int("VOUCHER_STUCK_ALERT_HOURS", 24, validate=Range(min=1)),
+    }
 
 
 def _url(env: Env, name: str, schemes: tuple[str, ...]) -> str:

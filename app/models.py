@@ -8,6 +8,7 @@ from app.features.company.domains import CompanyDomain
 from app.features.company.logos import CompanyLogo
 from app.features.company.models import CompanySettings
 from app.features.compliments.models import Compliment
+from app.features.economy.models import CompanyAccount, CompanyLedgerEntry
 from app.features.emails.models import SentEmail
 from app.features.identity.models import Company, Department, JobTitle, Permission, Role, User, UserRole
 from app.features.reports.models import (
@@ -19,19 +20,33 @@ from app.features.reports.models import (
     ReportDeletion,
     ReportVersion,
 )
+from app.features.store.models import (
+    Address,
+    Prize,
+    PrizeImage,
+    PrizeVariant,
+    Redemption,
+    RedemptionTracking,
+    VoucherProduct,
+    VoucherRedemption,
+)
 from app.features.users.import_models import CsvImportPreview, UserManager
 from app.features.values.models import CompanyValue
+from app.features.vouchers.models import VoucherWebhookEvent
 from app.features.wallets.models import Wallet, WalletTransaction
 from app.features.wallets.periodic_models import ExpiryNotice, WeeklyReset
 from app.jobs.models import Job
 
 __all__ = [
+    "Address",
     "AuditLog",
     "Base",
     "BetaLead",
     "BusinessProfile",
     "Company",
+    "CompanyAccount",
     "CompanyDomain",
+    "CompanyLedgerEntry",
     "CompanyLogo",
     "CompanySettings",
     "CompanyValue",
@@ -46,6 +61,11 @@ __all__ = [
     "JobTitle",
     "PasswordSetupToken",
     "Permission",
+    "Prize",
+    "PrizeImage",
+    "PrizeVariant",
+    "Redemption",
+    "RedemptionTracking",
     "RefreshToken",
     "Report",
     "ReportDeletion",
@@ -55,6 +75,9 @@ __all__ = [
     "User",
     "UserManager",
     "UserRole",
+    "VoucherProduct",
+    "VoucherRedemption",
+    "VoucherWebhookEvent",
     "Wallet",
     "WalletTransaction",
     "WeeklyReset",

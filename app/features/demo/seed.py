@@ -1,6 +1,7 @@
-"""Demo data: a living company (values, people, eight weeks of compliments, and an AI report of a
-beauty clinic's appointments for its operator), built only through the services, so balances and
-the ledger are exactly what real use would have produced.
+"""Demo data: a living company (values, people, eight weeks of compliments, a prize store with
+orders in several states, and an AI report of a beauty clinic's appointments for its operator),
+built only through the services, so balances and the ledger are exactly what real use would have
+produced.
 
 Idempotent: the company is found by name; a second run creates nothing. A transaction-scoped
 advisory lock makes two concurrent runs safe too.
@@ -27,6 +28,7 @@ from app.db import utcnow
 from app.errors import DomainError, Forbidden
 from app.features.company.domains import add_initial_domains
 from app.features.compliments import service as compliments
+from app.features.demo.store_seed import seed_store
 from app.features.identity import service as identity
 from app.features.identity.catalogue import CREATOR_ROLE
 from app.features.identity.models import Company, Department, JobTitle, User
@@ -257,6 +259,12 @@ def seed_demo(session: Session, *, now: datetime | None = None, password: str = 
         session, reports.Caller(admin.id, company.id, admin.email), DEMO_DATASET_NAME, demo_dataset(moment)
     )
     result.reports = 1
+    store = seed_store(session, company.id, users, users[0])
+    result.notes.append(
+        f"store: {store.prizes} products, {store.vouchers} vouchers, {store.redemptions} redemptions, "
+        "R$ 5.000,00 in the prize fund, plan PROFESSIONAL"
+    )
+    session.flush()
     return result
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict
+from app.errors import Conflict, Invalid, NotFound
 from app.features.identity.catalogue import (
     CREATOR_ROLE,
     DEFAULT_ROLES,
@@ -138,3 +138,20 @@ def find_active_user_by_subject(session: Session, subject: str) -> User | None:
         .where((User.id == subject) | (User.auth_user_id == subject))
         .where(User.is_active.is_(True), Company.is_active.is_(True))
     ).first()
+
+
+PLANS = ("ESSENTIAL", "PROFESSIONAL")
+
+
+def set_plan(session: Session, company_id: str, plan: str) -> Company:
+    """Change a company's plan (platform operators). The plan is read per request, so the change
+    applies to the next request everywhere (no cache to invalidate)."""
+    value = plan.strip().upper()
+    if value not in PLANS:
+        raise Invalid(f"Unknown plan {plan!r}: use {' or '.join(PLANS)}")
+    company = session.get(Company, company_id)
+    if company is None:
+        raise NotFound("Company not found")
+    company.plan = value
+    session.flush()
+    return company

@@ -30,6 +30,8 @@ class LegacyErrorSchema(ma.Schema):
     code = ma.fields.String(allow_none=True)
     request_id = ma.fields.String(allow_none=True)
     details = ma.fields.Raw()
+
+
 _EMAIL = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
 
 

@@ -74,6 +74,13 @@ class WalletTransaction(Base):
             "expires_at",
             postgresql_where=text("remaining_amount > 0"),
         ),
+        # A business reference (e.g. `redemption:<id>:refund`) moves coins at most once.
+        Index(
+            "uq_wallet_transactions_reference",
+            "reference",
+            unique=True,
+            postgresql_where=text("reference IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -88,6 +95,7 @@ class WalletTransaction(Base):
     new_balance: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(255))
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata")
+    reference: Mapped[str | None] = mapped_column(String(120))
     remaining_amount: Mapped[int | None] = mapped_column(Integer)
     expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())

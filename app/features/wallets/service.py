@@ -15,7 +15,7 @@ Functions take a Session and never commit: the caller owns the transaction.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.api import ApiError
 from app.db import utcnow
+from app.errors import Conflict, Invalid
 from app.features.company.models import DEFAULT_WEEKLY_RENEWAL_AMOUNT, CompanySettings
 from app.features.identity.catalogue import EMPLOYEE_ROLE
 from app.features.identity.models import User
@@ -169,9 +170,11 @@ def _record(
     now: datetime | None,
     *,
     lot: bool = False,
+    reference: str | None = None,
 ) -> WalletTransaction:
     moment = now or utcnow()
     row = WalletTransaction(
+        reference=reference,
         wallet_id=wallet.id,
         company_id=wallet.company_id,
         transaction_type=transaction_type.value,
@@ -270,6 +273,8 @@ def credit_redeemable(
     reason: str,
     metadata: dict[str, Any] | None = None,
     now: datetime | None = None,
+    *,
+    reference: str | None = None,
 ) -> WalletTransaction:
     """Coins received (compliments, refunds…): a new lot expiring 18 months after `now`."""
     _positive(amount)
@@ -288,6 +293,7 @@ def credit_redeemable(
         metadata,
         now,
         lot=True,
+        reference=reference,
     )
 
 
@@ -313,6 +319,9 @@ def spend_redeemable(
     reason: str,
     metadata: dict[str, Any] | None = None,
     now: datetime | None = None,
+    *,
+    reference: str | None = None,
+    insufficient: Callable[[str], Exception] | None = None,
 ) -> WalletTransaction:
     """Spend `amount` redeemable coins from the unexpired lots, soonest-to-expire first.
 
@@ -323,9 +332,8 @@ def spend_redeemable(
     wallet = _lock(session, wallet.id)
     available = spendable_redeemable(session, wallet.id, moment)
     if available < amount:
-        raise InsufficientBalance(
-            f"Insufficient redeemable balance: {available} unexpired coins available, {amount} required"
-        )
+        message = f"Insufficient redeemable balance: {available} unexpired coins available, {amount} required"
+        raise (insufficient or InsufficientBalance)(message)
     WT = WalletTransaction
     lots = (
         select(
@@ -364,7 +372,65 @@ def spend_redeemable(
         reason,
         {**(metadata or {}), "consumedCredits": drawn},
         moment,
+        reference=reference,
     )
+
+
+# --- payments by reference (the prize store) -----------------------------------------------
+
+
+def movement_exists(session: Session, reference: str) -> bool:
+    """Whether a ledger row with this business reference exists (committed or in this transaction)."""
+    return (
+        session.scalar(select(WalletTransaction.id).where(WalletTransaction.reference == reference))
+        is not None
+    )
+
+
+def debit_redeemable(
+    session: Session,
+    user_id: str,
+    company_id: str,
+    amount: int,
+    reference: str,
+    reason: str,
+    metadata: dict[str, Any] | None = None,
+) -> WalletTransaction:
+    """Pay `amount` redeemable coins for `reference` (e.g. `redemption:<id>:debit`): locks the
+    wallet row, draws the unexpired lots soonest-to-expire first and writes the DEBIT row, in the
+    caller's transaction. Raises `Invalid` (INSUFFICIENT_BALANCE) when the unexpired coins don't
+    cover it, `Conflict` when the reference was already paid (a unique index backs the check)."""
+    wallet = lock_wallet_of(session, user_id, company_id)
+    if movement_exists(session, reference):
+        raise Conflict(f"{reference} was already debited", "ALREADY_DEBITED")
+    return spend_redeemable(
+        session,
+        wallet,
+        amount,
+        reason,
+        metadata,
+        reference=reference,
+        insufficient=lambda message: Invalid(
+            "Insufficient redeemable balance", "INSUFFICIENT_BALANCE", {"detail": message}
+        ),
+    )
+
+
+def refund_redeemable(
+    session: Session,
+    user_id: str,
+    company_id: str,
+    amount: int,
+    reference: str,
+    reason: str,
+    metadata: dict[str, Any] | None = None,
+) -> WalletTransaction | None:
+    """Give `amount` coins back for `reference` (e.g. `redemption:<id>:refund`) as a new FIFO lot
+    (18 months), at most once: None when that reference was already refunded. Locks the wallet."""
+    wallet = lock_wallet_of(session, user_id, company_id)
+    if movement_exists(session, reference):
+        return None
+    return credit_redeemable(session, wallet, amount, reason, metadata, reference=reference)
 
 
 def expire_redeemable(
