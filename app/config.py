@@ -234,7 +234,7 @@ DEV_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"
 
 
 def _parse(env: Env, app_env: str) -> Settings:
-    queues = tuple(q.strip() for q in env.list("RQ_QUEUES", ["default", "emails", "reports", "cron"]) if q)
+    queues = tuple(q.strip() for q in env.list("RQ_QUEUES", ["default", "reports", "cron", "emails"]) if q)
     if not queues:
         raise EnvError('Environment variable "RQ_QUEUES" invalid: at least one queue is required')
     return Settings(

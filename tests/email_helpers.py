@@ -47,6 +47,7 @@ class _Handler:
     held: dict[str, threading.Event] = field(default_factory=dict)
     stalled: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    delay: float = 0.0  # seconds each DATA takes (a real relay is not instant)
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -68,6 +69,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         held = next((self.held[r.lower()] for r in envelope.rcpt_tos if r.lower() in self.held), None)
         if held is not None:  # stall this message until released, then drop it (never delivered)
             self.stalled.set()

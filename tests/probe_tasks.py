@@ -65,7 +65,7 @@ def defer(ctx: JobContext, times: int = 1) -> dict[str, Any]:
     return {"slices": slices}
 
 
-@task("probe.unique", max_attempts=10)
+@task("probe.unique", max_attempts=20)
 def unique(ctx: JobContext, note: str = "", seconds: float = 0.0) -> dict[str, Any]:
     """One effect under a primary key (a second effect of the job would fail the transaction)."""
     if seconds:
@@ -84,3 +84,8 @@ def bulk(ctx: JobContext, note: str = "", seconds: float = 0.0) -> dict[str, Any
         text("INSERT INTO probe_effects (job_id, note) VALUES (:j, 'bulk')"), {"j": ctx.job_id}
     )
     return {}
+
+
+@task("probe.permanent_bulk", queue="emails")
+def permanent_bulk(ctx: JobContext) -> None:
+    raise PermanentJobError("this batch can never be sent")

@@ -14,8 +14,8 @@ from app.features.emails.models import SentEmail
 from app.features.emails.service import send_email
 from app.jobs import enqueue
 from app.jobs.models import Job
+from app.jobs.publish import push_to_rq
 from app.jobs.reconciler import reconcile
-from app.jobs.service import publish
 from tests.conftest import kill_tree, start_worker_process, wait_for
 from tests.email_helpers import make_users, smtp_server  # noqa: F401  (fixture)
 
@@ -65,7 +65,7 @@ def test_bulk_welcome_to_500_users_delivers_500_and_a_rerun_sends_none_twice(
     # The job runs again (as after a crash or a lost acknowledgement): nobody gets a second email.
     with db.engine().begin() as conn:
         conn.execute(update(Job).where(Job.id == job_id).values(status="queued", result=None))
-    publish([_job(job_id)])
+    push_to_rq([_job(job_id)])
     worker()
     rerun = _job(job_id)
     assert (rerun.status, rerun.attempts) == ("succeeded", 2)

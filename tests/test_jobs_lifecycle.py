@@ -10,9 +10,9 @@ from app import db, runtime
 from app.cron.models import CronRun
 from app.jobs import enqueue
 from app.jobs.models import Job
+from app.jobs.publish import push_to_rq
 from app.jobs.reconciler import publish_due
 from app.jobs.rq_plumbing import JSONJob, queue
-from app.jobs.service import push_to_rq
 
 
 def _job(job_id: str) -> Job:

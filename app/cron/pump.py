@@ -1,6 +1,7 @@
 """The kernel pump: the loop that keeps accepted jobs moving with no human step.
 
-Every tick it publishes the retries and deferrals whose `next_attempt_at` has come; once per
+Every tick it publishes the retries and deferrals whose `next_attempt_at` has come and the bulk
+jobs whose company has a free turn (both normally published sooner, this catches misses); once per
 RECONCILE_INTERVAL_SECONDS it runs `reconcile-jobs` (recorded in `cron_runs`), one process at a time
 under a Postgres advisory lock; and when Redis comes back empty (its run_id changed) it reconciles
 at once without the grace period and tells its owner (the scheduler registers the schedule again).
@@ -26,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from app import db, runtime
 from app.cron import runner
 from app.cron.models import CronRun
+from app.jobs.fairness import release_turns
 from app.jobs.reconciler import publish_due
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ class Pump:
                 self._on_tick()
             self._watch_redis()
             publish_due()
+            release_turns()
             reconcile_if_due(timedelta(seconds=runtime.settings().reconcile_interval_seconds))
         except (RedisError, DBAPIError, runner.TaskFailed) as exc:
             self._outage.failed(exc)

@@ -14,8 +14,10 @@ from app.db import Base, utcnow
 
 
 class JobStatus(enum.StrEnum):
-    PENDING = "pending"  # row committed, not yet on Redis
-    QUEUED = "queued"  # on Redis, or waiting in Postgres for `next_attempt_at` (a retry or a deferral)
+    PENDING = "pending"  # accepted, waiting for its company's turn on a bulk queue (`held`)
+    # Handed to Redis (published after the request's commit; the reconciler republishes it if that
+    # failed), or waiting in Postgres for `next_attempt_at` (a retry or a deferral).
+    QUEUED = "queued"
     STARTED = "started"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -50,6 +52,8 @@ class Job(Base):
             "next_attempt_at",
             postgresql_where=text("status = 'queued' AND next_attempt_at IS NOT NULL"),
         ),
+        # Bulk jobs waiting for their company's turn (app/jobs/fairness.py).
+        Index("ix_jobs_held_turns", "queue", "company_id", "created_at", postgresql_where=text("held")),
         Index("ix_jobs_company_created", "company_id", "created_at"),
         # /metrics reads the jobs finished in the last minutes (outcomes, durations) through it.
         Index("ix_jobs_finished", "finished_at", postgresql_where=text("finished_at IS NOT NULL")),
@@ -82,6 +86,7 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     enqueued_at: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]  # set while a retry/deferral waits; on no Redis queue
+    held: Mapped[bool] = mapped_column(default=False, server_default=text("false"))  # waits its turn
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=func.now())

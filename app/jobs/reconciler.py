@@ -29,9 +29,9 @@ from sqlalchemy.orm import Session
 
 from app import db, runtime
 from app.jobs.models import ACTIVE_STATUSES, Job, JobStatus
+from app.jobs.publish import push_to_rq
 from app.jobs.rq_plumbing import queue
 from app.jobs.runner import advisory_key_halves
-from app.jobs.service import push_to_rq
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ def reconcile(batch_size: int = 500, grace_seconds: int | None = None) -> Reconc
             select(Job)
             .where(
                 Job.status.in_(ACTIVE_STATUSES),
+                Job.held.is_(False),  # waiting for its company's turn: on no queue by design
                 Job.updated_at <= now - timedelta(seconds=grace),
                 or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= now),
             )

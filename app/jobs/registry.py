@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.errors import PermanentJobError
 
 __all__ = [
+    "BULK_QUEUES",
     "Deferred",
     "JobCanceled",
     "JobContext",
@@ -23,6 +24,11 @@ __all__ = [
     "known_kinds",
     "task",
 ]
+
+
+# Bulk queues: each company takes turns there (app/jobs/fairness.py), so one company's backlog
+# never queues ahead of another's. Interactive and scheduled queues run in arrival order.
+BULK_QUEUES = frozenset({"emails"})
 
 
 class Deferred(Exception):

@@ -33,8 +33,9 @@ from sqlalchemy.orm import Session
 
 from app import db, runtime
 from app.errors import DomainError
+from app.jobs.fairness import release_turns
 from app.jobs.models import ACTIVE_STATUSES, Job, JobStatus
-from app.jobs.registry import Deferred, JobCanceled, JobContext, get_task
+from app.jobs.registry import BULK_QUEUES, Deferred, JobCanceled, JobContext, get_task
 from app.jobs.waiting import announce
 from app.logging import job_log_context
 
@@ -61,11 +62,15 @@ def run_job(job_id: str) -> dict[str, Any] | None:
         # observers see `started` and progress while the task's own transaction is still open.
         control = control.execution_options(isolation_level="AUTOCOMMIT")
         key = advisory_key(job_id)
-        if not control.execute(select(func.pg_try_advisory_lock(key))).scalar():
+        start = control.execute(_LOCK_AND_START, {"id": job_id, "key": key, "worker": _worker_name()}).one()
+        if not start.locked:
             log.info("duplicate delivery dropped: the job runs elsewhere", extra={"job_id": job_id})
             return {"skipped": "running elsewhere"}
         try:
-            return _run_locked(control, job_id)
+            if start.kind is None:  # finished, canceled, unknown, or a retry delivered before its time
+                log.info("job skipped: not runnable now", extra={"job_id": job_id})
+                return {"skipped": "not runnable"}
+            return _run_locked(control, job_id, start)
         finally:
             try:
                 control.execute(select(func.pg_advisory_unlock(key)))
@@ -96,31 +101,37 @@ def _connect_when_postgres_answers(job_id: str) -> Connection:
         return connection
 
 
-_START = text(
+# One round trip: take the job's lock and, if taken, mark the row started. Always one row back:
+# `locked` says whether the lock was ours; `kind` is null when the row was not runnable.
+_LOCK_AND_START = text(
     """
-    UPDATE jobs SET status = 'started', attempts = attempts + 1, next_attempt_at = NULL,
-                    started_at = clock_timestamp(), updated_at = clock_timestamp(), worker_name = :worker
-    WHERE id = :id AND status IN ('pending', 'queued', 'started')
-      AND (next_attempt_at IS NULL OR next_attempt_at <= clock_timestamp())
-    RETURNING kind, attempts, max_attempts, args, company_id, requested_by
+    WITH lock AS (SELECT pg_try_advisory_lock(:key) AS got),
+    started AS (
+        UPDATE jobs SET status = 'started', attempts = attempts + 1, next_attempt_at = NULL,
+                        started_at = clock_timestamp(), updated_at = clock_timestamp(), worker_name = :worker
+        FROM lock
+        WHERE lock.got AND jobs.id = :id AND jobs.status IN ('pending', 'queued', 'started')
+          AND (jobs.next_attempt_at IS NULL OR jobs.next_attempt_at <= clock_timestamp())
+        RETURNING jobs.kind, jobs.queue, jobs.attempts, jobs.max_attempts, jobs.args, jobs.company_id,
+                  jobs.requested_by
+    )
+    SELECT lock.got AS locked, started.* FROM lock LEFT JOIN started ON true
     """
 )
 
 
-def _run_locked(control: Connection, job_id: str) -> dict[str, Any] | None:
-    started = control.execute(_START, {"id": job_id, "worker": _worker_name()}).first()
-    if started is None:  # finished, canceled, unknown, or a retry delivered before its time
-        log.info("job skipped: not runnable now", extra={"job_id": job_id})
-        return {"skipped": "not runnable"}
+def _run_locked(control: Connection, job_id: str, started: Any) -> dict[str, Any] | None:
     if started.attempts > started.max_attempts:
         # Earlier attempts died without recording an outcome (worker killed): don't loop forever.
         lost = started.attempts - 1
         _finish_failed(control, job_id, f"lost {lost} time(s) while running (worker died); giving up")
+        _next_turn(started.queue)
         return {"skipped": "failed"}
     try:
         spec = get_task(started.kind)
     except LookupError as exc:
         _finish_failed(control, job_id, str(exc))
+        _next_turn(started.queue)
         return {"skipped": "failed"}
 
     def report_progress(percent: int) -> None:
@@ -158,6 +169,7 @@ def _run_locked(control: Connection, job_id: str) -> dict[str, Any] | None:
         except JobCanceled:
             session.rollback()
             log.info("job canceled while running; effects rolled back")
+            _next_turn(started.queue)
             return {"skipped": "canceled"}
         except Exception as exc:
             session.rollback()
@@ -165,6 +177,7 @@ def _run_locked(control: Connection, job_id: str) -> dict[str, Any] | None:
             final = _record_failure(control, job_id, exc, permanent=permanent)
             if final:
                 announce(job_id, JobStatus.FAILED)
+                _next_turn(started.queue)
             log.warning(
                 "job attempt failed",
                 exc_info=True,
@@ -172,8 +185,15 @@ def _run_locked(control: Connection, job_id: str) -> dict[str, Any] | None:
             )
             raise
         announce(job_id, JobStatus.SUCCEEDED)
+        _next_turn(started.queue)
         log.info("job succeeded", extra={"kind": started.kind, "attempt": started.attempts})
         return result
+
+
+def _next_turn(queue_name: str) -> None:
+    """A bulk job is over: its company's next one may go (a retry or deferral keeps the turn)."""
+    if queue_name in BULK_QUEUES:
+        release_turns([queue_name])
 
 
 def _mark(session: Session, job_id: str, **values: Any) -> bool:

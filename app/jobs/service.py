@@ -1,39 +1,35 @@
-"""Creating, publishing, reading, retrying and canceling jobs.
+"""Creating, reading, retrying and canceling jobs.
 
-`enqueue()` only writes the row in the caller's transaction. When that transaction commits, the
-job is pushed to RQ under the same id and marked `queued`; if Redis is down at that moment the row
-stays `pending` and the reconciler publishes it later. Nothing is ever on Redis without a row.
+`enqueue()` only writes the row in the caller's transaction, as `queued`. When that transaction
+commits, the job is pushed to RQ under the same id (one pipeline per queue); if Redis is down at that
+moment the reconciler, finding a queued row on no queue list, publishes it later. So one request
+costs one commit, and nothing is ever on Redis without a row. A job on a bulk queue is written
+`pending` and `held` instead and waits for its company's turn (`fairness.release_turns`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Sequence
 from contextlib import suppress
 from datetime import timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
-from rq import Queue
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.queue import EnqueueData
-from sqlalchemy import event, func, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from app import db, runtime
+from app.jobs.fairness import release_turns
 from app.jobs.models import ACTIVE_STATUSES, Job, JobStatus, new_job_id
-from app.jobs.registry import get_task
-from app.jobs.rq_plumbing import JSONJob, queue
+from app.jobs.publish import push_to_rq
+from app.jobs.registry import BULK_QUEUES, get_task
+from app.jobs.rq_plumbing import JSONJob
 
 log = logging.getLogger(__name__)
 
-RUNNER = "app.jobs.runner.run_job"
-# The outcome lives in Postgres; RQ keeps a finished job only long enough for the dashboard.
-RESULT_TTL_SECONDS = 3600
 _TO_PUBLISH = "valorize_jobs_to_publish"
 
 
@@ -57,11 +53,17 @@ def enqueue(
         existing = _find_by_idempotency_key(session, company_id, requested_by, kind, idempotency_key)
         if existing is not None:
             return existing, False
+    bulk = spec.queue in BULK_QUEUES
+    accepted_at = db.utcnow()
     job = Job(
         id=new_job_id(),
         kind=kind,
         queue=spec.queue,
-        status=JobStatus.PENDING,
+        # A bulk job waits for its company's turn; any other is published right after the commit.
+        status=JobStatus.PENDING if bulk else JobStatus.QUEUED,
+        held=bulk,
+        created_at=accepted_at,
+        enqueued_at=None if bulk else accepted_at,
         args=args or {},
         company_id=company_id,
         requested_by=requested_by,
@@ -103,78 +105,18 @@ def _publish_after_commit(session: Session) -> None:
     jobs: list[Job] | None = session.info.pop(_TO_PUBLISH, None)
     if not jobs:
         return
-    published = set(publish(jobs))
-    for job in jobs:  # keep in-memory rows truthful for the 202 answer, without another query
-        if job.id in published and job.status == JobStatus.PENDING:
-            set_committed_value(job, "status", JobStatus.QUEUED)
+    # Never raises: the committed rows are the promise. A push Redis refused is republished by the
+    # reconciler (a queued row on no queue list); a bulk job waits for release_turns.
+    push_to_rq([job for job in jobs if not job.held])
+    bulk_queues = {job.queue for job in jobs if job.held}
+    if bulk_queues:
+        release_turns(bulk_queues)
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
     if not session.in_nested_transaction():  # rows of a rolled-back savepoint just won't be found
         session.info.pop(_TO_PUBLISH, None)
-
-
-def publish(jobs: Sequence[Job]) -> list[str]:
-    """Push just-committed jobs to RQ and mark them queued. Returns the ids that reached Redis.
-    Never raises: it runs after the caller's commit, whose rows are the promise. If Postgres fails
-    the status update, the rows stay `pending` and the reconciler, finding them on their queue,
-    marks them queued. (A job canceled in between is pushed anyway: the runner skips rows that are
-    no longer active.)"""
-    published = push_to_rq(jobs)
-    if published:
-        try:
-            with db.engine().begin() as conn:
-                conn.execute(
-                    update(Job)
-                    .where(Job.id.in_(published), Job.status == JobStatus.PENDING)
-                    .values(
-                        status=JobStatus.QUEUED,
-                        enqueued_at=func.clock_timestamp(),
-                        updated_at=func.clock_timestamp(),
-                    )
-                )
-        except DBAPIError as exc:
-            log.warning("published jobs not marked queued", extra={"error": str(exc)[:300]})
-            return []
-    return published
-
-
-def push_to_rq(rows: Sequence[Job], *, republish: bool = False) -> list[str]:
-    """Put jobs on their RQ queues (same ids as the rows), one pipeline per queue. Returns the ids
-    that reached Redis: none when Redis is unreachable (the reconciler publishes them later).
-    Attempts, retries and backoff are the kernel's (`runner`), so RQ gets no `Retry`. A republished
-    job leaves RQ's failed registry, where its earlier attempt put it."""
-    settings = runtime.settings()
-    connection = runtime.redis()
-    by_queue: dict[str, list[EnqueueData]] = defaultdict(list)
-    for row in rows:
-        spec = get_task(row.kind)
-        by_queue[row.queue].append(
-            Queue.prepare_data(
-                RUNNER,
-                args=[row.id],
-                job_id=row.id,
-                description=row.kind,
-                timeout=spec.timeout_seconds or settings.job_timeout_seconds,
-                result_ttl=RESULT_TTL_SECONDS,
-                failure_ttl=7 * 24 * 3600,
-            )
-        )
-    published: list[str] = []
-    for name, datas in by_queue.items():
-        rq_queue = queue(name, connection)
-        try:
-            with connection.pipeline() as pipe:
-                jobs = rq_queue.enqueue_many(datas, pipeline=pipe)
-                if republish:
-                    pipe.zrem(rq_queue.failed_job_registry.key, *(job.id for job in jobs))
-                pipe.execute()
-        except RedisError as exc:
-            log.warning("jobs not published, reconciler will retry", extra={"queue": name, "error": str(exc)})
-            continue
-        published += [job.id for job in jobs]
-    return published
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -264,7 +206,10 @@ def retry(session: Session, job: Job) -> Job:
     if locked.status not in (JobStatus.FAILED, JobStatus.CANCELED):
         raise JobStateError(f"job is {locked.status}; only failed or canceled jobs can be retried")
     spec = get_task(locked.kind)
-    locked.status = JobStatus.PENDING
+    locked.status = JobStatus.QUEUED  # an operator's retry skips the bulk turn
+    locked.held = False
+    locked.next_attempt_at = None
+    locked.enqueued_at = db.utcnow()
     locked.max_attempts = locked.attempts + (spec.max_attempts or runtime.settings().job_max_attempts)
     locked.progress = 0
     locked.finished_at = None

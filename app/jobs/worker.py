@@ -25,10 +25,12 @@ from collections.abc import Sequence
 from types import FrameType
 
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker, worker_registration
 from rq.job import Job
 from rq.serializers import JSONSerializer
+from rq.utils import now
 
 from app.jobs.rq_plumbing import JSONJob, queue, worker_redis
 from app.logging import bind
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 # Short: a killed worker disappears from RQ (and rq-dashboard) within a minute. Live workers beat
 # every pump tick (`beat`), busy or idle.
 WORKER_TTL_SECONDS = 30
+_BEAT_EVERY_SECONDS = 2.0
 
 
 class KernelWorker(SimpleWorker):
@@ -57,6 +60,15 @@ class KernelWorker(SimpleWorker):
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stop_requested = True
         super().request_stop(signum, frame)
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """RQ beats several times per job (3 round trips each); liveness needs one every few
+        seconds, and the pump beats each second anyway. So RQ's own beats are skipped while the
+        last one is fresh: about a third of RQ's per-job Redis round trips (docs/benchmarks.md)."""
+        last = self.last_heartbeat
+        if pipeline is None and last is not None and (now() - last).total_seconds() < _BEAT_EVERY_SECONDS:
+            return
+        super().heartbeat(timeout, pipeline)
 
     def beat(self) -> None:
         """Heartbeat from the pump thread, so liveness never depends on what the job loop is doing.
@@ -112,6 +124,15 @@ class WorkerLoop:
         self._log_level = log_level
         self._stopping = threading.Event()
         self.current: KernelWorker | None = None
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """RQ beats several times per job (3 round trips each); liveness needs one every few
+        seconds, and the pump beats each second anyway. So RQ's own beats are skipped while the
+        last one is fresh: about a third of RQ's per-job Redis round trips (docs/benchmarks.md)."""
+        last = self.last_heartbeat
+        if pipeline is None and last is not None and (now() - last).total_seconds() < _BEAT_EVERY_SECONDS:
+            return
+        super().heartbeat(timeout, pipeline)
 
     def beat(self) -> None:
         worker = self.current
