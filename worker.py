@@ -1,6 +1,6 @@
 """The RQ worker: runs queued jobs with the app's config and services.
 
-    python worker.py [--burst] [--queues default,emails] [--name NAME] [--no-pump]
+    python worker.py [--group interactive|bulk] [--queues q1,q2] [--burst] [--name NAME] [--no-pump]
 
 Jobs run in this process (app.jobs.worker.KernelWorker). Beside the job loop, a thread runs the
 kernel pump (due retries, the reconciler once a minute, the worker's heartbeat), so recovery never
@@ -20,14 +20,17 @@ from app import runtime
 from app.config import ConfigError
 from app.cron.pump import Pump
 from app.jobs.registry import load_task_modules
-from app.jobs.worker import WorkerLoop
+from app.jobs.worker import GROUPS, WorkerLoop
 from app.logging import configure
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
-    parser.add_argument("--queues", help="comma-separated queue names (default: RQ_QUEUES)")
+    parser.add_argument(
+        "--group", choices=sorted(GROUPS), help="serve a worker group's queues (default: all of RQ_QUEUES)"
+    )
+    parser.add_argument("--queues", help="comma-separated queue names, in priority order")
     parser.add_argument("--name", help="worker name (default: host.pid)")
     parser.add_argument("--no-pump", action="store_true", help="don't run the kernel pump (tests only)")
     args = parser.parse_args(argv)
@@ -42,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(__name__).warning("SMTP_URL is not set: jobs that send email fail until it is")
     load_task_modules()
 
-    names = [q.strip() for q in (args.queues or ",".join(settings.rq_queues)).split(",") if q.strip()]
+    if args.queues:
+        names = [q.strip() for q in args.queues.split(",") if q.strip()]
+    else:
+        names = list(GROUPS[args.group]) if args.group else list(settings.rq_queues)
     loop = WorkerLoop(settings.redis_url, names, args.name, settings.log_level)
     if not args.no_pump:
         Pump(on_tick=loop.beat).start_thread()

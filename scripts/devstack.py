@@ -6,9 +6,10 @@ them). Steps:
 
   1. alembic upgrade head
   2. flask --app app seed-local      (only if the app defines that command)
-  3. three children, each in its own process group:
+  3. four children, each in its own process group:
        api        gunicorn 'app:create_app()' --bind 127.0.0.1:$PORT --workers 2
-       worker     python worker.py
+       worker     python worker.py --group interactive   (imports, reports, scheduled tasks…)
+       worker-bulk python worker.py --group bulk         (email; companies take turns)
        scheduler  python cron.py serve
 
 Ctrl-C or SIGTERM stops all children (SIGTERM, then SIGKILL after a grace period; a second Ctrl-C
@@ -156,7 +157,8 @@ def main() -> int:
         "api",
         [PYTHON, "-m", "gunicorn", "app:create_app()", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
     )
-    stack.start("worker", [PYTHON, "worker.py"])
+    stack.start("worker", [PYTHON, "worker.py", "--group", "interactive"])
+    stack.start("worker-bulk", [PYTHON, "worker.py", "--group", "bulk"])
     stack.start("scheduler", [PYTHON, "cron.py", "serve"])
 
     announced = False

@@ -161,3 +161,19 @@ def test_a_backlog_of_2000_invites_never_holds_back_another_companys_import_and_
     # The reconciler ran while the backlog was being worked (it runs in each worker's pump, so no
     # queue's backlog can delay it).
     assert reconciles >= 1
+
+
+def test_every_queue_a_job_can_land_on_is_served_by_a_shipped_worker_group(settings):
+    """A task on a queue no worker group serves would wait forever: the groups cover every task and
+    every scheduled task, and bulk queues stay out of the interactive group (and vice versa)."""
+    from app.cron import schedule
+    from app.jobs.registry import BULK_QUEUES, get_task, known_kinds
+    from app.jobs.worker import GROUPS
+
+    served = {name for queues in GROUPS.values() for name in queues}
+    task_queues = {get_task(kind).queue for kind in known_kinds() if not kind.startswith("probe.")}
+    task_queues |= {task.queue for task in schedule.all_tasks() if not task.name.startswith("probe")}
+    assert task_queues <= served, task_queues - served
+    assert set(GROUPS["bulk"]) == BULK_QUEUES
+    assert not set(GROUPS["interactive"]) & BULK_QUEUES
+    assert set(runtime.settings().rq_queues) == served  # a worker with no group serves them all

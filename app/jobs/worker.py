@@ -40,6 +40,15 @@ log = logging.getLogger(__name__)
 # Short: a killed worker disappears from RQ (and rq-dashboard) within a minute. Live workers beat
 # every pump tick (`beat`), busy or idle.
 WORKER_TTL_SECONDS = 30
+
+# Worker groups: which queues a worker service serves. Interactive and scheduled work (imports,
+# previews, reports, vouchers, scheduled tasks) never shares a worker with bulk email, so it never
+# waits behind a backlog of invites; within the bulk group companies take turns (fairness.py).
+# A worker without a group serves RQ_QUEUES in their order (all of them: one-process setups).
+GROUPS: dict[str, tuple[str, ...]] = {
+    "interactive": ("default", "reports", "cron"),
+    "bulk": ("emails",),
+}
 _BEAT_EVERY_SECONDS = 2.0
 
 
