@@ -275,14 +275,15 @@ def view_flags(view: Callable[..., Any] | None) -> dict[str, Any]:
     return dict(getattr(view, "_apidoc", {}).get(_DOC_FLAGS, {})) if view is not None else {}
 
 
+IDEMPOTENCY_KEY_PARAM = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "A retry with the same key returns the job the first request created",
+}
 _JOB_HEADERS = [
-    {
-        "in": "header",
-        "name": "Idempotency-Key",
-        "required": False,
-        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-        "description": "A retry with the same key returns the job the first request created",
-    },
+    IDEMPOTENCY_KEY_PARAM,
     {
         "in": "header",
         "name": "Prefer",
@@ -419,6 +420,15 @@ class Day(ma.fields.Date):
         result = super()._deserialize(value, attr, data, **kwargs)
         _within_years(result)
         return result
+
+
+class Timestamp(ma.fields.String):
+    """A timestamp a presenter already formatted with `format_utc` (`…Z`): dumped as it is and
+    documented as an OpenAPI `date-time`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["metadata"] = {"format": "date-time", **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
 
 
 def page_count(total: int, limit: int) -> int:
