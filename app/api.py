@@ -10,7 +10,7 @@ import re
 import uuid
 from collections.abc import Callable
 from copy import deepcopy
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import flask_smorest
@@ -275,14 +275,15 @@ def view_flags(view: Callable[..., Any] | None) -> dict[str, Any]:
     return dict(getattr(view, "_apidoc", {}).get(_DOC_FLAGS, {})) if view is not None else {}
 
 
+IDEMPOTENCY_KEY_PARAM = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "A retry with the same key returns the job the first request created",
+}
 _JOB_HEADERS = [
-    {
-        "in": "header",
-        "name": "Idempotency-Key",
-        "required": False,
-        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-        "description": "A retry with the same key returns the job the first request created",
-    },
+    IDEMPOTENCY_KEY_PARAM,
     {
         "in": "header",
         "name": "Prefer",
@@ -379,9 +380,22 @@ def format_utc(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# The dates and datetimes a client may send (filters, report periods). Views shift them by at most
+# the length of a period made of two of them (the previous period, the day after the end, a default
+# 30-day window); with both ends in these years every such shift stays inside Python's datetime
+# range (years 1 to 9999), so no date a client sends can overflow into a 500.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2999
+
+
+def _within_years(value: date) -> None:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ma.ValidationError(f"Must be between the years {EARLIEST_YEAR} and {LATEST_YEAR}.")
+
+
 class UtcDateTime(ma.fields.DateTime):
-    """Timestamps as the frontend reads them (`format_utc`). Loads any ISO datetime; a naive one
-    is taken as UTC."""
+    """Timestamps as the frontend reads them (`format_utc`). Loads any ISO datetime from
+    EARLIEST_YEAR to LATEST_YEAR; a naive one is taken as UTC."""
 
     def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return None if value is None else format_utc(value)
@@ -392,9 +406,29 @@ class UtcDateTime(ma.fields.DateTime):
             result = result.replace(tzinfo=UTC)
         # Normalised to UTC: Postgres refuses offsets past ±15:59 that Python accepts (±23:59).
         try:
-            return result.astimezone(UTC)
+            result = result.astimezone(UTC)
         except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past the last representable instant
             raise ma.ValidationError("Not a valid datetime.") from None
+        _within_years(result)
+        return result
+
+
+class Day(ma.fields.Date):
+    """A calendar day (`YYYY-MM-DD`) from EARLIEST_YEAR to LATEST_YEAR."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
+        result = super()._deserialize(value, attr, data, **kwargs)
+        _within_years(result)
+        return result
+
+
+class Timestamp(ma.fields.String):
+    """A timestamp a presenter already formatted with `format_utc` (`…Z`): dumped as it is and
+    documented as an OpenAPI `date-time`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["metadata"] = {"format": "date-time", **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
 
 
 def page_count(total: int, limit: int) -> int:

@@ -1,4 +1,5 @@
-"""Builders for prize-store tests: coins, addresses, prizes, vouchers, and the provider swap."""
+"""Builders for prize-store tests: coins, addresses, prizes, vouchers, the provider swap, and the
+check that every store answer is the one /openapi.json documents."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+import marshmallow as ma
 import pytest
+import schemathesis
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from app import db, runtime
@@ -221,3 +226,50 @@ def wide_pool(settings: Any) -> Iterator[None]:
     )
     yield
     runtime.init(settings)
+
+
+# The routes of the store, voucher and economy features, and the modules of their response schemas.
+STORE_ROUTES = (
+    "/prizes",
+    "/redemptions",
+    "/addresses",
+    "/public/prize-images",
+    "/admin/prizes",
+    "/admin/voucher-products",
+    "/admin/redemptions",
+    "/admin/dashboard/economy",
+    "/backoffice/companies",
+    "/webhooks",
+)
+_SCHEMA_MODULES = ("app.features.store.", "app.features.economy.", "app.features.vouchers.")
+
+
+@pytest.fixture
+def documented(app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every answer `client` gets from a store route matches what /openapi.json documents for it
+    (status, content type, body schema), and every response schema of these features dumps the body
+    its view built whole: a key it does not declare would be dropped from the answer. Yields the
+    checked "METHOD path status" lines (a test can assert what was covered)."""
+    document = schemathesis.openapi.from_wsgi("/openapi.json", app)
+    checked: list[str] = []
+    dump = ma.Schema.dump
+
+    def whole_dump(self: ma.Schema, obj: Any, *, many: bool | None = None) -> Any:
+        result = dump(self, obj, many=many)
+        if type(self).__module__.startswith(_SCHEMA_MODULES) and isinstance(obj, dict | list):
+            assert result == obj, f"{type(self).__name__} changes the body: {obj!r} -> {result!r}"
+        return result
+
+    def open_and_check(*args: Any, **kwargs: Any) -> Any:
+        response = FlaskClient.open(client, *args, **kwargs)
+        method, path = response.request.method, response.request.path
+        if path.startswith(STORE_ROUTES):
+            operation = document.find_operation_by_path(method, path)
+            assert operation is not None, f"{method} {path} is not in /openapi.json"
+            operation.validate_response(response)
+            checked.append(f"{method} {operation.path} {response.status_code}")
+        return response
+
+    monkeypatch.setattr(ma.Schema, "dump", whole_dump)
+    monkeypatch.setattr(client, "open", open_and_check)
+    yield checked

@@ -99,6 +99,53 @@ def test_deep_json_and_lone_surrogates_are_400(client, make_tenant):
     assert client.post("/admin/roles", json={"name": "Squad 🚀"}, headers=h).status_code == 201  # a real pair
 
 
+def test_dates_at_the_ends_of_the_calendar_are_400_and_periods_inside_the_years_work(client, make_tenant):
+    """Period arithmetic on a client's dates (the previous period, the day after the end, a default
+    window) overflowed Python's calendar at years 1 and 9999 (a 500); dates are now refused outside
+    EARLIEST_YEAR..LATEST_YEAR, and any period within those years is computed."""
+    tenant = make_tenant(super_admin=True)
+    with db.session_scope() as session:
+        session.get(Company, tenant.company_id).plan = "PROFESSIONAL"  # the network graph's plan
+    h = tenant.headers()
+    day_routes = (
+        "/admin/dashboard/stats",
+        "/admin/compliments-dashboard",
+        "/admin/compliments-dashboard/network",
+    )
+    for path in day_routes:
+        for query in ("startDate=0001-01-01&endDate=0001-01-05", "startDate=9999-12-30&endDate=9999-12-31"):
+            _assert_400(client.get(f"{path}?{query}", headers=h))
+        _assert_400(client.get(f"{path}?endDate=0001-01-03", headers=h))
+        for query in (
+            "startDate=1900-01-01&endDate=1900-01-05",
+            "endDate=1900-01-03",
+            "startDate=2999-12-31&endDate=2999-12-31",
+        ):
+            assert client.get(f"{path}?{query}", headers=h).status_code == 200, (path, query)
+    metrics = "/admin/redemptions/metrics"
+    for query in (
+        "startDate=0001-01-01T00:00:00Z&endDate=9999-12-31T23:59:59Z",
+        "endDate=0001-01-02T00:00:00Z",
+        "startDate=9999-12-31T00:00:00Z",
+        "startDate=2999-12-31T23:00:00-05:00",  # 3000 in UTC
+    ):
+        _assert_400(client.get(f"{metrics}?{query}", headers=h))
+    backwards = client.get(
+        f"{metrics}?startDate=2025-01-02T00:00:00Z&endDate=2025-01-01T00:00:00Z", headers=h
+    )
+    assert backwards.status_code == 400 and backwards.get_json()["error"]["code"] == "INVALID_PERIOD"
+    widest = client.get(f"{metrics}?startDate=1900-01-01T00:00:00Z&endDate=2999-12-31T23:59:59Z", headers=h)
+    assert (
+        widest.status_code == 200 and widest.get_json()["period"]["startDate"] == "1900-01-01T00:00:00.000Z"
+    )
+    assert client.get(f"{metrics}?endDate=1900-01-02T00:00:00Z", headers=h).status_code == 200
+    for path in ("/redemptions/my-redemptions", "/wallets/transactions"):
+        _assert_400(client.get(f"{path}?fromDate=0001-01-01T00:00:00Z", headers=h))
+        _assert_400(client.get(f"{path}?toDate=9999-12-31T23:59:59Z", headers=h))
+        span = "fromDate=1900-01-01T00:00:00Z&toDate=2999-12-31T23:59:59Z"
+        assert client.get(f"{path}?{span}", headers=h).status_code == 200, path
+
+
 def test_public_routes_refuse_big_bodies_before_parsing(client, settings):
     big = b'{"email": "a@b.co", "password": "' + b"x" * (15 * 1024 * 1024) + b'"}'
     for path in ("/auth/login", "/auth/admin/login", "/auth/refresh", "/auth/set-password", "/set-password"):

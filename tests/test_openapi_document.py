@@ -15,6 +15,8 @@ PUBLIC = {
     ("post", "/auth/refresh"),
     ("post", "/auth/set-password"),
     ("get", "/public/company-logos/{company_id}/{filename}"),
+    ("get", "/public/prize-images/{prize_id}/{filename}"),  # <img> tags send no token
+    ("post", "/webhooks/tremendous"),  # the provider's deliveries, signed with an HMAC instead
     ("post", "/api/beta"),  # the AI-report product's beta list (reports-contract.md §3.7)
     ("post", "/api/beta-leads"),
 }

@@ -8,10 +8,16 @@ import io
 import struct
 import zlib
 
+import pytest
+
 from app import db
 from app.features.economy import service as economy
+from tests import store_helpers
 from tests.recognition_helpers import assert_ledger_consistent
-from tests.store_helpers import add_voucher, bearer, give_coins
+from tests.store_helpers import add_product, add_voucher, bearer, deposit, give_coins
+
+documented = store_helpers.documented  # fixture: every store answer is checked against /openapi.json
+pytestmark = pytest.mark.usefixtures("documented")
 
 ADDRESS = {
     "name": "Casa",
@@ -384,3 +390,53 @@ def test_voucher_prize_made_from_a_product_can_be_redeemed(client, make_tenant, 
         client.get(f"/redemptions/my-redemptions/{rid}", headers=bearer(token)).json["redemption"]["status"]
         == "sent"
     )
+
+
+def test_the_other_store_routes_answer_as_documented(client, make_tenant, make_user, documented):
+    """What the screens above do not call (a prize's admin page, an address by id, removing an
+    image, the admin's cancel, a bulk send, the operator's wallet and plan), each answer checked
+    against /openapi.json like every other in this module."""
+    tenant = make_tenant("Acme")
+    operator = make_tenant("Valorize HQ", super_admin=True).headers()
+    admin = tenant.headers()
+    user_id, token = make_user(tenant.company_id, email="dora@acme.test")
+    me = bearer(token)
+    prize_id = add_product(tenant.company_id)
+    assert client.get(f"/admin/prizes/{prize_id}", headers=admin).json["prize"]["id"] == prize_id
+    removed = client.delete(f"/admin/prizes/{prize_id}/images/0", headers=admin)
+    assert removed.status_code == 200 and removed.json["images"] == []
+    address_id = client.post("/addresses", json=ADDRESS, headers=me).json["address"]["id"]
+    assert client.get(f"/addresses/{address_id}", headers=me).json["address"]["id"] == address_id
+    give_coins(user_id, tenant.company_id, 100)
+    redeemed = client.post(
+        "/redemptions/redeem", json={"prizeId": prize_id, "addressId": address_id}, headers=me
+    )
+    rid = redeemed.json["redemption"]["id"]
+    cancelled = client.delete(
+        f"/admin/redemptions/{rid}/cancel", json={"reason": "Sem estoque"}, headers=admin
+    )
+    assert cancelled.status_code == 200 and cancelled.json["refundedCoins"] == 100
+    deleted = client.delete(f"/addresses/{address_id}", headers=me)
+    assert deleted.json == {"message": "Address deleted successfully"}
+    product_id, _ = add_voucher(None, provider="local", external_id="LOCAL-IFOOD", value_cents=2000)
+    deposit(tenant.company_id, 10_000)
+    queued = client.post(
+        "/admin/redemptions/bulk-redeem",
+        json={"prizeId": product_id, "customAmount": 20, "users": [], "allUsersSelected": True},
+        headers=admin,
+    )
+    assert queued.status_code == 202 and queued.json["summary"]["queued"] == 2  # the admin and Dora
+    wallet = client.get(f"/backoffice/companies/{tenant.company_id}/wallet", headers=operator).json["data"]
+    assert wallet["balance"] == wallet["ledgerBalance"] == 60.0
+    plan = client.get(f"/backoffice/companies/{tenant.company_id}/plan", headers=operator).json["data"]
+    assert plan["planType"] == "ESSENTIAL"
+    assert {
+        "GET /admin/prizes/{prize_id} 200",
+        "DELETE /admin/prizes/{prize_id}/images/{image_index} 200",
+        "GET /addresses/{address_id} 200",
+        "DELETE /addresses/{address_id} 200",
+        "DELETE /admin/redemptions/{redemption_id}/cancel 200",
+        "POST /admin/redemptions/bulk-redeem 202",
+        "GET /backoffice/companies/{company_id}/wallet 200",
+        "GET /backoffice/companies/{company_id}/plan 200",
+    } <= set(documented)

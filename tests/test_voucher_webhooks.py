@@ -32,6 +32,7 @@ from tests.store_helpers import (
 )
 
 tremendous = store_helpers.tremendous  # fixture
+documented = store_helpers.documented  # fixture: every answer is checked against /openapi.json
 URL = "/webhooks/tremendous"
 
 
@@ -65,7 +66,7 @@ def _sent_voucher(client, make_tenant, make_user, worker) -> tuple[str, str, str
     return user_id, rid, issued.provider_reward_id
 
 
-def test_bad_or_missing_signature_is_401_and_stores_nothing(client, tremendous):
+def test_bad_or_missing_signature_is_401_and_stores_nothing(client, tremendous, documented):
     body = _event("REWARDS.DELIVERY.FAILED", "RWD1")
     assert _post(client, body, "sha256=" + "0" * 64).status_code == 401
     assert client.post(URL, data=body, headers={"Content-Type": "application/json"}).status_code == 401
@@ -74,15 +75,25 @@ def test_bad_or_missing_signature_is_401_and_stores_nothing(client, tremendous):
     assert count(VoucherWebhookEvent) == 0
 
 
-def test_without_a_configured_secret_nothing_is_accepted(client, settings):
+def test_without_a_configured_secret_nothing_is_accepted(client, settings, documented):
     runtime.init(replace(runtime.settings(), tremendous_webhook_secret=None))
     body = _event("REWARDS.DELIVERY.FAILED", "RWD1")
     assert _post(client, body).status_code == 503
     assert count(VoucherWebhookEvent) == 0
+    assert documented == ["POST /webhooks/tremendous 503"]
+
+
+def test_a_signed_body_postgres_cannot_store_is_400(client, tremendous, documented):
+    """A NUL character (JSON `\\u0000`) is refused like any request body's, not a 500 from JSONB."""
+    body = _event("REWARDS.DELIVERY.FAILED", "RWD\x001")
+    assert b"\\u0000" in body
+    answer = _post(client, body)
+    assert answer.status_code == 400 and answer.json["error"]["code"] == "INVALID_INPUT"
+    assert count(VoucherWebhookEvent) == 0
 
 
 def test_a_failed_delivery_replayed_and_repeated_refunds_once(
-    client, make_tenant, make_user, worker, tremendous
+    client, make_tenant, make_user, worker, tremendous, documented
 ):
     user_id, rid, reward_id = _sent_voucher(client, make_tenant, make_user, worker)
     body = _event("REWARDS.DELIVERY.FAILED", reward_id)

@@ -5,21 +5,21 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.api import BaseSchema
+from app.api import BaseSchema, Day
 
 _ID = validate.Length(min=1, max=64)
 
 
 class PeriodQuery(BaseSchema):
-    startDate = fields.Date(metadata={"description": "YYYY-MM-DD; default 29 days before endDate"})
-    endDate = fields.Date(metadata={"description": "YYYY-MM-DD; default today"})
+    startDate = Day(metadata={"description": "YYYY-MM-DD; default 29 days before endDate"})
+    endDate = Day(metadata={"description": "YYYY-MM-DD; default today"})
     departmentId = fields.String(validate=_ID, metadata={"description": "PROFESSIONAL plan"})
     jobTitleId = fields.String(validate=_ID, metadata={"description": "PROFESSIONAL plan"})
 
 
 class NetworkQuery(BaseSchema):
-    startDate = fields.Date()
-    endDate = fields.Date()
+    startDate = Day()
+    endDate = Day()
     department = fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "A name"})
     minConnections = fields.Integer(load_default=1, validate=validate.Range(min=1))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))

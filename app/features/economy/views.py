@@ -11,7 +11,17 @@ from app.api import BEARER, Blueprint, request_session
 from app.auth import current_user, require_permission
 from app.errors import Forbidden, NotFound
 from app.features.economy import dashboard, service
-from app.features.economy.schemas import DepositSchema, HistoryQuerySchema, PlanSchema
+from app.features.economy.schemas import (
+    CompanyPlanSchema,
+    CompanyWalletSchema,
+    DepositedSchema,
+    DepositSchema,
+    EconomyDashboardSchema,
+    HistoryQuerySchema,
+    PlanChangedSchema,
+    PlanSchema,
+    WalletHistorySchema,
+)
 from app.features.identity import service as identity
 from app.features.identity.models import Company
 
@@ -34,6 +44,7 @@ PROFESSIONAL = "PROFESSIONAL"
 @economy_blp.route("")
 class Economy(MethodView):
     @require_permission("admin:view_analytics")
+    @economy_blp.response(200, EconomyDashboardSchema)
     @economy_blp.doc(security=BEARER)
     def get(self) -> dict[str, Any]:
         """Fund balance, runway, coin coverage, engagement, redemption rate, alerts and the last 10
@@ -45,6 +56,8 @@ class Economy(MethodView):
 class WalletHistory(MethodView):
     @require_permission("admin:view_analytics")
     @economy_blp.arguments(HistoryQuerySchema, location="query")
+    @economy_blp.response(200, WalletHistorySchema)
+    @economy_blp.alt_response(403, description="Missing admin:view_analytics, or PLAN_RESTRICTION")
     @economy_blp.doc(security=BEARER)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Deposits, newest first, with the balance right after each; `total` is the real count.
@@ -89,6 +102,8 @@ def _wallet(session: Any, company_id: str) -> dict[str, Any]:
 @backoffice_blp.route("/<company_id>/wallet")
 class CompanyWallet(MethodView):
     @require_permission("admin:manage_system")
+    @backoffice_blp.response(200, CompanyWalletSchema)
+    @backoffice_blp.alt_response(404, description="Unknown company")
     @backoffice_blp.doc(security=BEARER)
     def get(self, company_id: str) -> dict[str, Any]:
         session = request_session()
@@ -100,6 +115,8 @@ class CompanyWallet(MethodView):
 class CompanyWalletCredits(MethodView):
     @require_permission("admin:manage_system")
     @backoffice_blp.arguments(DepositSchema)
+    @backoffice_blp.response(201, DepositedSchema)
+    @backoffice_blp.alt_response(404, description="Unknown company")
     @backoffice_blp.doc(security=BEARER)
     def post(self, body: dict[str, Any], company_id: str) -> tuple[dict[str, Any], int]:
         """Record money received from the company (a deposit row in its ledger)."""
@@ -124,6 +141,8 @@ class CompanyWalletCredits(MethodView):
 @backoffice_blp.route("/<company_id>/plan")
 class CompanyPlan(MethodView):
     @require_permission("admin:manage_system")
+    @backoffice_blp.response(200, CompanyPlanSchema)
+    @backoffice_blp.alt_response(404, description="Unknown company")
     @backoffice_blp.doc(security=BEARER)
     def get(self, company_id: str) -> dict[str, Any]:
         company = _company(request_session(), company_id)
@@ -134,6 +153,8 @@ class CompanyPlan(MethodView):
 
     @require_permission("admin:manage_system")
     @backoffice_blp.arguments(PlanSchema)
+    @backoffice_blp.response(200, PlanChangedSchema)
+    @backoffice_blp.alt_response(404, description="Unknown company")
     @backoffice_blp.doc(security=BEARER)
     def patch(self, body: dict[str, Any], company_id: str) -> dict[str, Any]:
         """Change the company's plan (ESSENTIAL or PROFESSIONAL); effective on the next request."""

@@ -17,18 +17,34 @@ from app.auth import current_user, require_permission
 from app.errors import Invalid
 from app.features.store import catalogue, flows, images, metrics, present, redemptions, states
 from app.features.store.schemas import (
+    AdminCancelledSchema,
     AdminCancelSchema,
+    AdminPrizeEnvelopeSchema,
     AdminPrizeQuerySchema,
+    AdminPrizesSchema,
+    AdminRedemptionDetailSchema,
     AdminRedemptionsQuerySchema,
+    AdminRedemptionsSchema,
+    BatchQueuedSchema,
     BulkRedeemSchema,
+    MessageSchema,
     MetricsQuerySchema,
+    NoteAddedSchema,
     NoteSchema,
     PrizeCreateSchema,
+    PrizeImagesSchema,
     PrizeUpdateSchema,
+    RedemptionMetricsSchema,
     SendToUserSchema,
     StatusSchema,
+    StatusUpdatedSchema,
+    SyncStartedSchema,
     TrackingSchema,
+    TrackingSetSchema,
+    VoucherProductEnvelopeSchema,
     VoucherProductQuerySchema,
+    VoucherProductsSchema,
+    VoucherSentSchema,
 )
 from app.jobs import enqueue
 
@@ -48,6 +64,27 @@ redemptions_blp = Blueprint(
 SYNC_KIND = "store.sync_voucher_catalogue"
 BATCH_KIND = "store.dispatch_voucher_batch"
 
+_JOB_LOCATION = {"Location": {"description": "/jobs/<job id>", "schema": {"type": "string"}}}
+_IMAGES_UPLOAD = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "images": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "maxItems": images.MAX_IMAGES,
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
 
 # --- prizes ---------------------------------------------------------------------------------------
 
@@ -56,6 +93,7 @@ BATCH_KIND = "store.dispatch_voucher_batch"
 class AdminPrizes(MethodView):
     @require_permission("prizes:read")
     @prizes_blp.arguments(AdminPrizeQuerySchema, location="query")
+    @prizes_blp.response(200, AdminPrizesSchema)
     @prizes_blp.doc(security=BEARER)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """The company's prizes and the global ones (`isGlobal` narrows), filtered by `search`,
@@ -87,6 +125,8 @@ class AdminPrizes(MethodView):
 
     @require_permission("prizes:create")
     @prizes_blp.arguments(PrizeCreateSchema)
+    @prizes_blp.response(201, AdminPrizeEnvelopeSchema)
+    @prizes_blp.alt_response(400, description="Invalid fields, type or voucher product")
     @prizes_blp.doc(security=BEARER)
     def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         """Create a company prize (`isGlobal` needs prizes:create_global). `type` accepts `produto`;
@@ -104,6 +144,8 @@ class AdminPrizes(MethodView):
 @prizes_blp.route("/<prize_id>")
 class AdminPrize(MethodView):
     @require_permission("prizes:read")
+    @prizes_blp.response(200, AdminPrizeEnvelopeSchema)
+    @prizes_blp.alt_response(404, description="Not the company's nor a global prize")
     @prizes_blp.doc(security=BEARER)
     def get(self, prize_id: str) -> dict[str, Any]:
         user = current_user()
@@ -112,6 +154,10 @@ class AdminPrize(MethodView):
 
     @require_permission("prizes:update")
     @prizes_blp.arguments(PrizeUpdateSchema)
+    @prizes_blp.response(200, AdminPrizeEnvelopeSchema)
+    @prizes_blp.alt_response(400, description="Invalid fields or type")
+    @prizes_blp.alt_response(404, description="Not a company-owned prize")
+    @prizes_blp.alt_response(409, description="A prize linked to a voucher product stays a voucher")
     @prizes_blp.doc(security=BEARER)
     def patch(self, body: dict[str, Any], prize_id: str) -> dict[str, Any]:
         """Edit a company-owned prize (global ones: 404)."""
@@ -124,6 +170,8 @@ class AdminPrize(MethodView):
         return {"prize": present.admin_prize(prize)}
 
     @require_permission("prizes:delete")
+    @prizes_blp.response(200, MessageSchema)
+    @prizes_blp.alt_response(404, description="Not a company-owned prize")
     @prizes_blp.doc(security=BEARER)
     def delete(self, prize_id: str) -> dict[str, Any]:
         """Soft delete (deactivate) a company-owned prize."""
@@ -156,7 +204,10 @@ def _limit_body(view: F) -> F:
 class AdminPrizeImages(MethodView):
     @require_permission("prizes:manage_images")
     @_limit_body
-    @prizes_blp.doc(security=BEARER)
+    @prizes_blp.response(200, PrizeImagesSchema)
+    @prizes_blp.alt_response(400, description="No file, too many, too large, or not JPEG/PNG/WebP")
+    @prizes_blp.alt_response(404, description="Not a company-owned prize")
+    @prizes_blp.doc(security=BEARER, **_IMAGES_UPLOAD)
     def post(self, prize_id: str) -> dict[str, Any]:
         """Upload up to 4 images (multipart, field `images`; JPEG, PNG or WebP, 5 MB each, 4 per
         prize in total). All are checked before any is stored."""
@@ -176,6 +227,9 @@ class AdminPrizeImages(MethodView):
 @prizes_blp.route("/<prize_id>/images/<int(signed=True):image_index>")
 class AdminPrizeImage(MethodView):
     @require_permission("prizes:manage_images")
+    @prizes_blp.response(200, PrizeImagesSchema)
+    @prizes_blp.alt_response(400, description="No image at that index")
+    @prizes_blp.alt_response(404, description="Not a company-owned prize")
     @prizes_blp.doc(security=BEARER)
     def delete(self, prize_id: str, image_index: int) -> dict[str, Any]:
         """Remove the image at a 0-based index."""
@@ -193,6 +247,7 @@ class AdminPrizeImage(MethodView):
 class VoucherProducts(MethodView):
     @require_permission("prizes:read")
     @vouchers_blp.arguments(VoucherProductQuerySchema, location="query")
+    @vouchers_blp.response(200, VoucherProductsSchema)
     @vouchers_blp.doc(security=BEARER)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Provider products (from the catalogue sync) with the id of their global prize."""
@@ -219,6 +274,7 @@ class VoucherProducts(MethodView):
 @vouchers_blp.route("/sync")
 class VoucherSync(MethodView):
     @require_permission("admin:manage_system")
+    @vouchers_blp.response(202, SyncStartedSchema, headers=_JOB_LOCATION)
     @vouchers_blp.doc(security=BEARER)
     def post(self) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Enqueue the catalogue sync (platform operators: the catalogue and its prizes are global).
@@ -244,6 +300,8 @@ class VoucherSync(MethodView):
 @vouchers_blp.route("/<product_id>")
 class VoucherProduct(MethodView):
     @require_permission("prizes:read")
+    @vouchers_blp.response(200, VoucherProductEnvelopeSchema)
+    @vouchers_blp.alt_response(404, description="Unknown product")
     @vouchers_blp.doc(security=BEARER)
     def get(self, product_id: str) -> dict[str, Any]:
         session = request_session()
@@ -259,6 +317,7 @@ class VoucherProduct(MethodView):
 class AdminRedemptions(MethodView):
     @require_permission("redemptions:view_all")
     @redemptions_blp.arguments(AdminRedemptionsQuerySchema, location="query")
+    @redemptions_blp.response(200, AdminRedemptionsSchema)
     @redemptions_blp.doc(security=BEARER)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """The company's redemptions, newest first; `status` any case (`completed` = delivered),
@@ -292,8 +351,12 @@ class AdminRedemptions(MethodView):
 class RedemptionMetrics(MethodView):
     @require_permission("redemptions:view_all")
     @redemptions_blp.arguments(MetricsQuerySchema, location="query")
+    @redemptions_blp.response(200, RedemptionMetricsSchema)
+    @redemptions_blp.alt_response(400, description="startDate after endDate")
     @redemptions_blp.doc(security=BEARER)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Volume, status and type breakdowns, top prizes, engagement and cost over
+        [startDate, endDate] (default: the last 30 days), compared with the period before."""
         user = current_user()
         return metrics.redemption_metrics(
             request_session(), user.company_id, query.get("startDate"), query.get("endDate")
@@ -313,6 +376,8 @@ def _detail(session: Any, company_id: str, redemption_id: str) -> dict[str, Any]
 @redemptions_blp.route("/<redemption_id>")
 class AdminRedemption(MethodView):
     @require_permission("redemptions:view_details")
+    @redemptions_blp.response(200, AdminRedemptionDetailSchema)
+    @redemptions_blp.alt_response(404, description="Not a redemption of the company")
     @redemptions_blp.doc(security=BEARER)
     def get(self, redemption_id: str) -> dict[str, Any]:
         """One redemption with its user, prize, address snapshot, voucher and history."""
@@ -324,6 +389,10 @@ class AdminRedemption(MethodView):
 class AdminRedemptionStatus(MethodView):
     @require_permission("redemptions:update_status")
     @redemptions_blp.arguments(StatusSchema)
+    @redemptions_blp.response(200, StatusUpdatedSchema)
+    @redemptions_blp.alt_response(400, description="Unknown status")
+    @redemptions_blp.alt_response(404, description="Not a redemption of the company")
+    @redemptions_blp.alt_response(409, description="A voucher, or a move the state machine forbids")
     @redemptions_blp.doc(security=BEARER)
     def patch(self, body: dict[str, Any], redemption_id: str) -> dict[str, Any]:
         """Move a product redemption forward (pending → processing → shipped → delivered; any
@@ -346,6 +415,9 @@ class AdminRedemptionStatus(MethodView):
 class AdminRedemptionTracking(MethodView):
     @require_permission("redemptions:update_status")
     @redemptions_blp.arguments(TrackingSchema)
+    @redemptions_blp.response(200, TrackingSetSchema)
+    @redemptions_blp.alt_response(404, description="Not a redemption of the company")
+    @redemptions_blp.alt_response(409, description="A voucher, or a cancelled or failed redemption")
     @redemptions_blp.doc(security=BEARER)
     def patch(self, body: dict[str, Any], redemption_id: str) -> dict[str, Any]:
         user = current_user()
@@ -372,6 +444,8 @@ class AdminRedemptionTracking(MethodView):
 class AdminRedemptionNotes(MethodView):
     @require_permission("redemptions:update_status")
     @redemptions_blp.arguments(NoteSchema)
+    @redemptions_blp.response(200, NoteAddedSchema)
+    @redemptions_blp.alt_response(404, description="Not a redemption of the company")
     @redemptions_blp.doc(security=BEARER)
     def post(self, body: dict[str, Any], redemption_id: str) -> dict[str, Any]:
         user = current_user()
@@ -389,6 +463,10 @@ class AdminRedemptionNotes(MethodView):
 @redemptions_blp.route("/<redemption_id>/cancel")
 class AdminRedemptionCancel(MethodView):
     @require_permission("redemptions:cancel")
+    @redemptions_blp.response(200, AdminCancelledSchema)
+    @redemptions_blp.alt_response(400, description="Not cancellable (a voucher, shipped), or a bad reason")
+    @redemptions_blp.alt_response(404, description="Not a redemption of the company")
+    @redemptions_blp.alt_response(409, description="Cancelled or moved on by a concurrent request")
     @redemptions_blp.doc(security=BEARER)
     def delete(self, redemption_id: str) -> dict[str, Any]:
         """Cancel a pending or processing product redemption (JSON body on DELETE, optional
@@ -419,6 +497,9 @@ class AdminRedemptionCancel(MethodView):
 class SendToUser(MethodView):
     @require_permission("vouchers:send_to_users")
     @redemptions_blp.arguments(SendToUserSchema)
+    @redemptions_blp.response(202, VoucherSentSchema, headers=_JOB_LOCATION)
+    @redemptions_blp.alt_response(400, description="Email mismatch, amount out of range, fund too low")
+    @redemptions_blp.alt_response(404, description="Unknown user or voucher prize")
     @redemptions_blp.doc(security=BEARER)
     def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Send a voucher paid from the company's fund: the fund is debited and the redemption
@@ -455,6 +536,9 @@ class SendToUser(MethodView):
 class BulkRedeem(MethodView):
     @require_permission("vouchers:send_to_users")
     @redemptions_blp.arguments(BulkRedeemSchema)
+    @redemptions_blp.response(202, BatchQueuedSchema, headers=_JOB_LOCATION)
+    @redemptions_blp.alt_response(400, description="A recipient, the amount or the fund refuses the batch")
+    @redemptions_blp.alt_response(404, description="Unknown user or voucher prize")
     @redemptions_blp.doc(security=BEARER)
     def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Send the same voucher to many users (`allUsersSelected` with `users: []` = every active

@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from app.errors import Invalid, NotFound
-from app.features.company.logos import MAX_LOGO_BYTES, ImageKind, sniff_image
+from app.features.company.logos import CONTENT_TYPES, MAX_LOGO_BYTES, ImageKind, sniff_image
 from app.features.store.catalogue import own_prize
 from app.features.store.models import Prize, PrizeImage
 
 MAX_IMAGES = 4
+SERVED_TYPES = CONTENT_TYPES  # what the public route answers (the upload accepts only these)
 MAX_IMAGE_BYTES = MAX_LOGO_BYTES
 MAX_REQUEST_BYTES = MAX_IMAGES * MAX_IMAGE_BYTES + 256 * 1024
 PUBLIC_PREFIX = "/public/prize-images"

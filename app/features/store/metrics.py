@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.api import format_utc
 from app.db import utcnow
+from app.errors import Invalid
 from app.features.identity.models import User
 from app.features.store.models import Prize, PrizeType, Redemption, Status
 
@@ -35,7 +36,9 @@ def redemption_metrics(
 ) -> dict[str, Any]:
     end = end or utcnow()
     start = start or end - timedelta(days=30)
-    span = end - start
+    if start > end:
+        raise Invalid("startDate must be on or before endDate", "INVALID_PERIOD")
+    span = end - start  # the previous period is as long (the schema's years keep it representable)
     rows = session.execute(
         select(
             Redemption.prize_id,

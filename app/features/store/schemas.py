@@ -1,5 +1,7 @@
-"""Request shapes of the store routes (contract §S1-§S5). Unknown fields are ignored (§1.4); query
-numbers and booleans arrive as strings and are coerced."""
+"""Request and response shapes of the store routes (contract §S1-§S5). Unknown request fields are
+ignored (§1.4); query numbers and booleans arrive as strings and are coerced. Response schemas
+document (and dump) the bodies `present.py` builds: every key it sends is declared here, nullable
+ones with `allow_none`."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.api import BaseSchema, UtcDateTime
+from app.api import BaseSchema, Timestamp, UtcDateTime
+from app.features.store.models import Payer, PrizeType, Status, VoucherState
 
 UFS = (
     "AC",
@@ -251,3 +254,473 @@ class VoucherProductQuerySchema(BaseSchema):
     search = fields.String()
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000))
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+# --- responses ------------------------------------------------------------------------------------
+
+_STATUS = validate.OneOf(Status.ALL)
+_PRIZE_TYPE = validate.OneOf(PrizeType.ALL)
+_ADMIN_TYPE = validate.OneOf(["voucher", "physical"])
+_PAYER = validate.OneOf([Payer.USER, Payer.COMPANY])
+
+
+def _status(**kwargs: Any) -> fields.String:
+    return fields.String(validate=_STATUS, metadata={"description": "Lowercase"}, **kwargs)
+
+
+class MessageSchema(ma.Schema):
+    message = fields.String()
+
+
+class VariantSchema(ma.Schema):
+    id = fields.String()
+    prizeId = fields.String()
+    name = fields.String()
+    value = fields.String()
+    stock = fields.Integer()
+    isActive = fields.Boolean()
+
+
+class AdminPrizeSchema(ma.Schema):
+    id = fields.String()
+    companyId = fields.String(allow_none=True, metadata={"description": "null: a global prize"})
+    name = fields.String()
+    description = fields.String()
+    type = fields.String(validate=_PRIZE_TYPE)
+    category = fields.String(allow_none=True)
+    images = fields.List(fields.String(), metadata={"description": "Image URLs (at most 4 uploaded)"})
+    coinPrice = fields.Integer()
+    brand = fields.String(allow_none=True)
+    specifications = fields.Dict(keys=fields.String(), values=fields.String(), allow_none=True)
+    stock = fields.Integer()
+    isActive = fields.Boolean()
+    voucherProductId = fields.String(allow_none=True)
+    createdAt = Timestamp()
+    updatedAt = Timestamp()
+
+
+class PrizeSchema(AdminPrizeSchema):
+    variants = fields.List(fields.Nested(VariantSchema), metadata={"description": "Active, in stock"})
+
+
+class CatalogSchema(ma.Schema):
+    prizes = fields.List(fields.Nested(PrizeSchema))
+    total = fields.Integer(metadata={"description": "With `pageSize` only"})
+    page = fields.Integer(metadata={"description": "With `pageSize` only"})
+    pageSize = fields.Integer(metadata={"description": "With `pageSize` only"})
+
+
+class PrizeEnvelopeSchema(ma.Schema):
+    prize = fields.Nested(PrizeSchema)
+
+
+class CategoriesSchema(ma.Schema):
+    categories = fields.List(fields.String())
+
+
+class RedemptionRowSchema(ma.Schema):
+    id = fields.String()
+    userId = fields.String()
+    prizeId = fields.String()
+    variantId = fields.String(allow_none=True)
+    companyId = fields.String()
+    addressId = fields.String(allow_none=True)
+    coinsSpent = fields.Integer()
+    status = _status()
+    trackingCode = fields.String(allow_none=True)
+    redeemedAt = Timestamp()
+
+
+class RedeemedSchema(ma.Schema):
+    message = fields.String()
+    redemption = fields.Nested(RedemptionRowSchema)
+
+
+class TrackingEntrySchema(ma.Schema):
+    id = fields.String()
+    status = _status()
+    notes = fields.String(allow_none=True)
+    createdAt = Timestamp()
+
+
+class AdminTrackingEntrySchema(TrackingEntrySchema):
+    createdBy = fields.String(allow_none=True, metadata={"description": "The user who wrote it"})
+
+
+class _NamedRefSchema(ma.Schema):
+    id = fields.String()
+    name = fields.String()
+
+
+class VariantRefSchema(_NamedRefSchema):
+    value = fields.String()
+
+
+class MyPrizeRefSchema(ma.Schema):
+    id = fields.String()
+    name = fields.String()
+    images = fields.List(fields.String())
+    category = fields.String(metadata={"description": "'' when the prize has none"})
+    type = fields.String(validate=_PRIZE_TYPE)
+
+
+class MyPrizeDetailSchema(MyPrizeRefSchema):
+    image = fields.String(allow_none=True, metadata={"description": "The first image"})
+    description = fields.String()
+
+
+class MyRedemptionSchema(RedemptionRowSchema):
+    prize = fields.Nested(MyPrizeRefSchema)
+    variant = fields.Nested(VariantRefSchema, allow_none=True)
+    tracking = fields.List(fields.Nested(TrackingEntrySchema), metadata={"description": "Oldest first"})
+
+
+class MyRedemptionDetailSchema(MyRedemptionSchema):
+    prize = fields.Nested(MyPrizeDetailSchema)
+
+
+class ListMetaSchema(ma.Schema):
+    limit = fields.Integer()
+    offset = fields.Integer()
+    count = fields.Integer(metadata={"description": "Items in this page (not a total)"})
+
+
+class MyRedemptionsSchema(ma.Schema):
+    redemptions = fields.List(fields.Nested(MyRedemptionSchema))
+    meta = fields.Nested(ListMetaSchema)
+
+
+class MyRedemptionEnvelopeSchema(ma.Schema):
+    redemption = fields.Nested(MyRedemptionDetailSchema)
+
+
+class CancelledSchema(ma.Schema):
+    success = fields.Boolean()
+    message = fields.String()
+    coinsRefunded = fields.Integer()
+    newBalance = fields.Integer(allow_none=True, metadata={"description": "Redeemable coins after"})
+
+
+class AddressSnapshotSchema(ma.Schema):
+    name = fields.String()
+    street = fields.String()
+    number = fields.String()
+    complement = fields.String(allow_none=True)
+    neighborhood = fields.String()
+    city = fields.String()
+    state = fields.String()
+    zipCode = fields.String()
+    country = fields.String()
+    phone = fields.String()
+
+
+class AddressOutSchema(AddressSnapshotSchema):
+    id = fields.String()
+    userId = fields.String()
+    isDefault = fields.Boolean()
+    createdAt = Timestamp()
+    updatedAt = Timestamp()
+
+
+class AddressesSchema(ma.Schema):
+    addresses = fields.List(fields.Nested(AddressOutSchema))
+
+
+class AddressEnvelopeSchema(ma.Schema):
+    address = fields.Nested(AddressOutSchema)
+
+
+class AddressSavedSchema(AddressEnvelopeSchema):
+    message = fields.String()
+
+
+# --- admin responses ------------------------------------------------------------------------------
+
+
+class AdminPaginationSchema(ma.Schema):
+    total = fields.Integer()
+    page = fields.Integer()
+    limit = fields.Integer()
+    totalPages = fields.Integer()
+
+
+class AdminPrizesSchema(ma.Schema):
+    prizes = fields.List(fields.Nested(AdminPrizeSchema))
+    total = fields.Integer()
+    pagination = fields.Nested(AdminPaginationSchema)
+
+
+class AdminPrizeEnvelopeSchema(ma.Schema):
+    prize = fields.Nested(AdminPrizeSchema)
+
+
+class PrizeImagesSchema(ma.Schema):
+    success = fields.Boolean()
+    images = fields.List(fields.String(), metadata={"description": "The prize's full list of URLs"})
+    message = fields.String()
+
+
+class VoucherProductSchema(ma.Schema):
+    id = fields.String()
+    provider = fields.String()
+    externalId = fields.String()
+    name = fields.String()
+    description = fields.String(allow_none=True)
+    category = fields.String()
+    brand = fields.String(allow_none=True)
+    images = fields.List(fields.String())
+    minValue = fields.Float(metadata={"description": "BRL"})
+    maxValue = fields.Float(metadata={"description": "BRL"})
+    currency = fields.String()
+    countries = fields.List(fields.String())
+    isActive = fields.Boolean()
+    lastSyncAt = Timestamp(allow_none=True)
+    createdAt = Timestamp()
+    updatedAt = Timestamp()
+    prizeId = fields.String(allow_none=True, metadata={"description": "Its global prize, if any"})
+
+
+class VoucherProductsSchema(ma.Schema):
+    success = fields.Boolean()
+    items = fields.List(fields.Nested(VoucherProductSchema))
+    total = fields.Integer()
+
+
+class VoucherProductEnvelopeSchema(ma.Schema):
+    success = fields.Boolean()
+    product = fields.Nested(VoucherProductSchema)
+
+
+class SyncCountsSchema(ma.Schema):
+    synced = fields.Integer()
+    deactivated = fields.Integer()
+    total = fields.Integer()
+
+
+class SyncStartedSchema(ma.Schema):
+    success = fields.Boolean()
+    message = fields.String()
+    jobId = fields.String()
+    job_id = fields.String()
+    status = fields.String(metadata={"description": "The job's status"})
+    result = fields.Nested(
+        SyncCountsSchema, metadata={"description": "Zeros: the job's result has the counts"}
+    )
+
+
+class _AdminRedemptionSchema(ma.Schema):
+    """What the admin's list and detail both show of a redemption."""
+
+    id = fields.String()
+    userId = fields.String()
+    prizeId = fields.String()
+    prizeType = fields.String(validate=_PRIZE_TYPE)
+    type = fields.String(validate=_ADMIN_TYPE)
+    status = _status()
+    coinsSpent = fields.Integer()
+    valueBRL = fields.Float()
+    paidBy = fields.String(validate=_PAYER)
+    redeemedAt = Timestamp()
+    trackingCode = fields.String(allow_none=True)
+
+
+class AdminRedemptionItemSchema(_AdminRedemptionSchema):
+    userName = fields.String(allow_none=True)
+    userEmail = fields.String(allow_none=True)
+    userAvatar = fields.String(allow_none=True)
+    prizeName = fields.String(allow_none=True)
+    prizeImage = fields.String(allow_none=True)
+
+
+class AdminRedemptionsPaginationSchema(ma.Schema):
+    total = fields.Integer()
+    limit = fields.Integer()
+    offset = fields.Integer()
+    pages = fields.Integer()
+    hasMore = fields.Boolean()
+
+
+class AdminRedemptionsSchema(ma.Schema):
+    data = fields.List(fields.Nested(AdminRedemptionItemSchema))
+    pagination = fields.Nested(AdminRedemptionsPaginationSchema)
+
+
+class _UserRefSchema(ma.Schema):
+    id = fields.String()
+    name = fields.String()
+    email = fields.String()
+    avatar = fields.String(allow_none=True)
+
+
+class _AdminPrizeRefSchema(ma.Schema):
+    id = fields.String()
+    name = fields.String()
+    type = fields.String(validate=_PRIZE_TYPE)
+    description = fields.String()
+
+
+class VoucherInfoSchema(ma.Schema):
+    provider = fields.String()
+    voucherCode = fields.String(allow_none=True)
+    voucherLink = fields.String(allow_none=True)
+    status = fields.String(
+        validate=validate.OneOf(VoucherState.ALL), metadata={"description": "The issuance"}
+    )
+    amount = fields.Float(metadata={"description": "BRL"})
+    currency = fields.String()
+    completedAt = Timestamp(allow_none=True)
+    deliveredAt = Timestamp(allow_none=True)
+    redeemedAt = Timestamp(allow_none=True, metadata={"description": "Same as deliveredAt"})
+    expiresAt = Timestamp(allow_none=True)
+    errorMessage = fields.String(allow_none=True)
+
+
+class AdminRedemptionDetailSchema(_AdminRedemptionSchema):
+    user = fields.Nested(_UserRefSchema, allow_none=True)
+    prize = fields.Nested(_AdminPrizeRefSchema, allow_none=True)
+    variantId = fields.String(allow_none=True)
+    variant = fields.Nested(_NamedRefSchema, allow_none=True)
+    addressId = fields.String(allow_none=True)
+    address = fields.Nested(
+        AddressSnapshotSchema, allow_none=True, metadata={"description": "As it was at redeem time"}
+    )
+    trackingCarrier = fields.String(allow_none=True)
+    tracking = fields.List(fields.Nested(AdminTrackingEntrySchema))
+    voucherRedemption = fields.Nested(VoucherInfoSchema, metadata={"description": "Vouchers only"})
+
+
+class StatusUpdatedSchema(ma.Schema):
+    success = fields.Boolean()
+    message = fields.String()
+    redemption = fields.Nested(AdminRedemptionDetailSchema)
+
+
+class TrackingSetSchema(ma.Schema):
+    message = fields.String()
+    redemptionId = fields.String()
+    trackingCode = fields.String()
+    carrier = fields.String(allow_none=True)
+
+
+class NoteAddedSchema(ma.Schema):
+    success = fields.Boolean()
+    message = fields.String()
+    redemptionId = fields.String()
+    note = fields.String()
+
+
+class AdminCancelledSchema(ma.Schema):
+    success = fields.Boolean()
+    message = fields.String()
+    redemptionId = fields.String()
+    refundedCoins = fields.Integer()
+    coinsRefunded = fields.Integer(metadata={"description": "Same as refundedCoins"})
+    refundedBudget = fields.Float(metadata={"description": "BRL returned to the company's fund"})
+    budgetRefunded = fields.Float(metadata={"description": "Same as refundedBudget"})
+
+
+class VoucherSentSchema(ma.Schema):
+    message = fields.String()
+    redemptionId = fields.String()
+    userId = fields.String()
+    email = fields.String()
+    prizeId = fields.String()
+    customAmount = fields.Float(metadata={"description": "BRL"})
+    status = _status()
+    notes = fields.String(allow_none=True)
+    jobId = fields.String(metadata={"description": "The issue job (GET /jobs/<id>)"})
+
+
+class _BatchSummarySchema(ma.Schema):
+    total = fields.Integer()
+    successful = fields.Integer()
+    failed = fields.Integer()
+    queued = fields.Integer()
+
+
+class _BatchResultSchema(ma.Schema):
+    userId = fields.String()
+    email = fields.String()
+    prizeId = fields.String()
+    success = fields.Boolean()
+    redemptionId = fields.String()
+
+
+class BatchQueuedSchema(ma.Schema):
+    message = fields.String()
+    summary = fields.Nested(_BatchSummarySchema)
+    results = fields.List(fields.Nested(_BatchResultSchema))
+    jobId = fields.String(metadata={"description": "The batch job (GET /jobs/<id>)"})
+
+
+class _MetricsPeriodSchema(ma.Schema):
+    startDate = Timestamp()
+    endDate = Timestamp()
+
+
+class _PeriodComparisonSchema(ma.Schema):
+    redemptionsChange = fields.String(metadata={"example": "+12%"})
+    valueChange = fields.String(metadata={"example": "+ R$ 3.00"})
+
+
+class _VolumeSchema(ma.Schema):
+    totalRedemptions = fields.Integer()
+    totalCoinsSpent = fields.Integer()
+    totalValueBRL = fields.Float()
+    avgCoinsPerRedemption = fields.Float()
+    periodComparison = fields.Nested(_PeriodComparisonSchema)
+
+
+class _StatusCountSchema(ma.Schema):
+    status = _status()
+    count = fields.Integer()
+    percentage = fields.Float()
+
+
+class _TypeBreakdownSchema(ma.Schema):
+    type = fields.String(validate=_PRIZE_TYPE)
+    count = fields.Integer()
+    percentage = fields.Float()
+    totalValueBRL = fields.Float()
+    statusBreakdown = fields.Dict(
+        keys=fields.String(), values=fields.Integer(), metadata={"description": "status → count"}
+    )
+
+
+class _TopPrizeSchema(ma.Schema):
+    prizeId = fields.String()
+    prizeName = fields.String()
+    prizeType = fields.String(allow_none=True, validate=_PRIZE_TYPE)
+    redemptionCount = fields.Integer()
+    totalCoinsSpent = fields.Integer()
+    totalValueBRL = fields.Float()
+
+
+class _RedeemerEngagementSchema(ma.Schema):
+    uniqueRedeemers = fields.Integer()
+    totalActiveUsers = fields.Integer()
+    percentageOfActive = fields.Float()
+    repeatRedeemers = fields.Integer()
+    repeatRate = fields.Float()
+    avgRedemptionsPerUser = fields.Float()
+
+
+class _FinancialImpactSchema(ma.Schema):
+    totalCost = fields.Float()
+    voucherCost = fields.Float()
+    productCost = fields.Float()
+    physicalCost = fields.Float(metadata={"description": "Same as productCost (the UI reads this one)"})
+    avgCostPerRedemption = fields.Float()
+    projectedMonthlyCost = fields.Float()
+
+
+class RedemptionMetricsSchema(ma.Schema):
+    """BRL figures leave out cancelled, failed and refunded redemptions; counts include them."""
+
+    period = fields.Nested(_MetricsPeriodSchema)
+    volume = fields.Nested(_VolumeSchema)
+    statusBreakdown = fields.List(fields.Nested(_StatusCountSchema))
+    typeBreakdown = fields.List(fields.Nested(_TypeBreakdownSchema))
+    topPrizes = fields.List(fields.Nested(_TopPrizeSchema), metadata={"description": "The top 5"})
+    userEngagement = fields.Nested(_RedeemerEngagementSchema)
+    financialImpact = fields.Nested(_FinancialImpactSchema)

@@ -3,21 +3,33 @@ bodies. Plus the public route serving uploaded prize images."""
 
 from __future__ import annotations
 
+from copy import deepcopy
 from typing import Any
 
 from flask import Response
 from flask.views import MethodView
 from sqlalchemy.exc import IntegrityError
 
-from app.api import BEARER, Blueprint, idempotency_key, request_session
+from app.api import BEARER, IDEMPOTENCY_KEY_PARAM, Blueprint, idempotency_key, request_session
 from app.auth import CurrentUser, current_user, login_required
 from app.errors import NotFound
 from app.features.store import addresses, catalogue, flows, images, present, redemptions, states
 from app.features.store.schemas import (
+    AddressEnvelopeSchema,
+    AddressesSchema,
+    AddressSavedSchema,
     AddressSchema,
+    CancelledSchema,
     CancelSchema,
     CatalogQuerySchema,
+    CatalogSchema,
+    CategoriesSchema,
+    MessageSchema,
+    MyRedemptionEnvelopeSchema,
     MyRedemptionsQuerySchema,
+    MyRedemptionsSchema,
+    PrizeEnvelopeSchema,
+    RedeemedSchema,
     RedeemSchema,
 )
 
@@ -26,11 +38,17 @@ redemptions_blp = Blueprint(
     "redemptions", __name__, url_prefix="/redemptions", description="Redeem prizes, order history (employee)"
 )
 addresses_blp = Blueprint("addresses", __name__, url_prefix="/addresses", description="Delivery addresses")
+# Public on purpose: an <img> tag cannot send a bearer token (like /public/company-logos).
 public_images = Blueprint(
     "prize_images_public",
     __name__,
     url_prefix=images.PUBLIC_PREFIX,
     description="Uploaded prize images (public)",
+)
+
+_REDEEM_KEY = dict(
+    deepcopy(IDEMPOTENCY_KEY_PARAM),
+    description="A retry with the same key answers the redemption the first request created",
 )
 
 
@@ -45,6 +63,7 @@ def _redeemer(user: CurrentUser) -> flows.Redeemer:
 class Catalog(MethodView):
     @login_required
     @prizes_blp.arguments(CatalogQuerySchema, location="query")
+    @prizes_blp.response(200, CatalogSchema)
     @prizes_blp.doc(security=BEARER)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Active, in-stock prizes of the company and the global ones; filters `category`, `search`,
@@ -72,6 +91,8 @@ class Catalog(MethodView):
 @prizes_blp.route("/catalog/<prize_id>")
 class CatalogItem(MethodView):
     @login_required
+    @prizes_blp.response(200, PrizeEnvelopeSchema)
+    @prizes_blp.alt_response(404, description="Unknown, inactive, sold out or another company's")
     @prizes_blp.doc(security=BEARER)
     def get(self, prize_id: str) -> dict[str, Any]:
         """One visible, active prize with its in-stock variants (404 otherwise)."""
@@ -85,6 +106,7 @@ class CatalogItem(MethodView):
 @prizes_blp.route("/categories")
 class Categories(MethodView):
     @login_required
+    @prizes_blp.response(200, CategoriesSchema)
     @prizes_blp.doc(security=BEARER)
     def get(self) -> dict[str, Any]:
         """Distinct categories of the prizes the caller can redeem now."""
@@ -99,7 +121,11 @@ class Categories(MethodView):
 class Redeem(MethodView):
     @login_required
     @redemptions_blp.arguments(RedeemSchema)
-    @redemptions_blp.doc(security=BEARER)
+    @redemptions_blp.response(201, RedeemedSchema)
+    @redemptions_blp.alt_response(400, description="A redemption rule: balance, address, variant")
+    @redemptions_blp.alt_response(404, description="The prize is unknown or not active")
+    @redemptions_blp.alt_response(409, description="Out of stock")
+    @redemptions_blp.doc(security=BEARER, parameters=[_REDEEM_KEY])
     def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         """Redeem a prize with redeemable coins, in one short transaction (no network call): the
         wallet is locked, the coins debited soonest-to-expire first, one unit of stock taken, the
@@ -128,6 +154,7 @@ class Redeem(MethodView):
 class MyRedemptions(MethodView):
     @login_required
     @redemptions_blp.arguments(MyRedemptionsQuerySchema, location="query")
+    @redemptions_blp.response(200, MyRedemptionsSchema)
     @redemptions_blp.doc(security=BEARER)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """The caller's redemptions, newest first; filters `status` (any case), `fromDate`/`toDate`
@@ -156,6 +183,8 @@ class MyRedemptions(MethodView):
 @redemptions_blp.route("/my-redemptions/<redemption_id>")
 class MyRedemption(MethodView):
     @login_required
+    @redemptions_blp.response(200, MyRedemptionEnvelopeSchema)
+    @redemptions_blp.alt_response(404, description="Not one of the caller's redemptions")
     @redemptions_blp.doc(security=BEARER)
     def get(self, redemption_id: str) -> dict[str, Any]:
         """One of the caller's redemptions (404 for anyone else's)."""
@@ -172,6 +201,10 @@ class MyRedemption(MethodView):
 class CancelMine(MethodView):
     @login_required
     @redemptions_blp.arguments(CancelSchema)
+    @redemptions_blp.response(200, CancelledSchema)
+    @redemptions_blp.alt_response(400, description="Not cancellable (a voucher, shipped) or past the window")
+    @redemptions_blp.alt_response(404, description="Not one of the caller's redemptions")
+    @redemptions_blp.alt_response(409, description="Cancelled or moved on by a concurrent request")
     @redemptions_blp.doc(security=BEARER)
     def post(self, body: dict[str, Any], redemption_id: str) -> dict[str, Any]:
         """Cancel a pending or processing product redemption within the cancellation window:
@@ -210,6 +243,7 @@ def _address_values(body: dict[str, Any]) -> dict[str, Any]:
 @addresses_blp.route("")
 class Addresses(MethodView):
     @login_required
+    @addresses_blp.response(200, AddressesSchema)
     @addresses_blp.doc(security=BEARER)
     def get(self) -> dict[str, Any]:
         """The caller's addresses, the default first, then newest first."""
@@ -220,6 +254,8 @@ class Addresses(MethodView):
 
     @login_required
     @addresses_blp.arguments(AddressSchema)
+    @addresses_blp.response(201, AddressSavedSchema)
+    @addresses_blp.alt_response(400, description="Invalid fields, or already 3 addresses")
     @addresses_blp.doc(security=BEARER)
     def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         """Add an address (at most 3; the first becomes the default)."""
@@ -233,6 +269,8 @@ class Addresses(MethodView):
 @addresses_blp.route("/<address_id>")
 class AddressItem(MethodView):
     @login_required
+    @addresses_blp.response(200, AddressEnvelopeSchema)
+    @addresses_blp.alt_response(404, description="Not one of the caller's addresses")
     @addresses_blp.doc(security=BEARER)
     def get(self, address_id: str) -> dict[str, Any]:
         user = current_user()
@@ -240,6 +278,8 @@ class AddressItem(MethodView):
 
     @login_required
     @addresses_blp.arguments(AddressSchema)
+    @addresses_blp.response(200, AddressSavedSchema)
+    @addresses_blp.alt_response(404, description="Not one of the caller's addresses")
     @addresses_blp.doc(security=BEARER)
     def put(self, body: dict[str, Any], address_id: str) -> dict[str, Any]:
         """Replace an address's fields (whitelisted; open orders keep their own snapshot)."""
@@ -250,6 +290,8 @@ class AddressItem(MethodView):
         return {"message": "Address updated successfully", "address": present.address(address)}
 
     @login_required
+    @addresses_blp.response(200, MessageSchema)
+    @addresses_blp.alt_response(404, description="Not one of the caller's addresses")
     @addresses_blp.doc(security=BEARER)
     def delete(self, address_id: str) -> dict[str, Any]:
         """Remove an address (the default passes to the next one)."""
@@ -263,6 +305,8 @@ class AddressItem(MethodView):
 @addresses_blp.route("/<address_id>/set-default")
 class AddressDefault(MethodView):
     @login_required
+    @addresses_blp.response(200, MessageSchema)
+    @addresses_blp.alt_response(404, description="Not one of the caller's addresses")
     @addresses_blp.doc(security=BEARER)
     def post(self, address_id: str) -> dict[str, Any]:
         user = current_user()
@@ -276,7 +320,15 @@ class AddressDefault(MethodView):
 
 
 @public_images.route("/<string:prize_id>/<string:filename>", methods=["GET"])
-@public_images.doc(security=[])
+@public_images.doc(
+    responses={
+        "200": {
+            "description": "The image, cacheable forever (a new upload gets a new URL)",
+            "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in images.SERVED_TYPES},
+        }
+    }
+)
+@public_images.alt_response(404, description="No such image, or no longer in the prize's images")
 def prize_image(prize_id: str, filename: str) -> Response:
     """An uploaded prize image (no auth: the URL is what the prize's `images` lists)."""
     stored = images.find_public(request_session(), prize_id, filename)

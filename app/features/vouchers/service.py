@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from app.api import load_json
 from app.db import utcnow
 from app.errors import Invalid, Unauthenticated, Unavailable
 from app.features.vouchers.models import VoucherWebhookEvent
@@ -47,7 +47,7 @@ def sign(secret: str, body: bytes) -> str:
 
 def parse_event(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body)
+        data = load_json(body)  # refuses what Postgres cannot store (NUL, lone surrogates) with a 400
     except (ValueError, UnicodeDecodeError):
         raise Invalid("The webhook body is not JSON") from None
     if not isinstance(data, dict) or not data.get("uuid") or not data.get("event"):

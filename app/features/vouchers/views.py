@@ -15,6 +15,7 @@ from app import runtime
 from app.api import ApiError, Blueprint, cap_request_body, request_session
 from app.features.vouchers import service
 from app.features.vouchers.providers import TREMENDOUS
+from app.features.vouchers.schemas import WebhookAckSchema
 from app.jobs import enqueue
 
 blp = Blueprint(
@@ -26,7 +27,11 @@ APPLY_KIND = "store.apply_voucher_event"
 
 @blp.route("/tremendous")
 class TremendousWebhook(MethodView):
-    @blp.doc(security=[])
+    @blp.response(200, WebhookAckSchema, description="Stored (or a replay of a stored delivery)")
+    @blp.alt_response(400, description="Not JSON, or no `event` / `uuid`")
+    @blp.alt_response(401, description="Missing or wrong signature")
+    @blp.alt_response(413, description="Body over 1 MiB")
+    @blp.alt_response(503, description="TREMENDOUS_WEBHOOK_SECRET is not configured")
     def post(self) -> tuple[dict[str, Any], int]:
         """A Tremendous event, signed `Tremendous-Webhook-Signature: sha256=<hex>` (HMAC-SHA256 of
         the raw body with TREMENDOUS_WEBHOOK_SECRET). 401 on a missing or wrong signature, 503 when
