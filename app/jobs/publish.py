@@ -23,8 +23,10 @@ from app.jobs.rq_plumbing import queue
 log = logging.getLogger(__name__)
 
 RUNNER = "app.jobs.runner.run_job"
-# The outcome lives in Postgres; RQ keeps a finished job only long enough for the dashboard.
-RESULT_TTL_SECONDS = 3600
+# The outcome lives in Postgres (jobs.result, GET /jobs/<id>), so RQ drops a finished job at once
+# instead of storing its result a second time (a third of bare RQ's per-job cost; failed jobs stay
+# in RQ's failed registry for a week, with their traceback, for the operator console).
+RESULT_TTL_SECONDS = 0
 
 
 def push_to_rq(rows: Sequence[Job], *, republish: bool = False) -> list[str]:

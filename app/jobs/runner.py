@@ -21,8 +21,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import zlib
+from contextlib import suppress
 from datetime import timedelta
 from typing import Any
 
@@ -57,26 +59,51 @@ def advisory_key_halves(job_id: str) -> tuple[int, int]:
 
 
 def run_job(job_id: str) -> dict[str, Any] | None:
-    with _connect_when_postgres_answers(job_id) as control:
-        # The control connection holds the lock and writes lifecycle updates (autocommit), so
-        # observers see `started` and progress while the task's own transaction is still open.
-        control = control.execution_options(isolation_level="AUTOCOMMIT")
-        key = advisory_key(job_id)
-        start = control.execute(_LOCK_AND_START, {"id": job_id, "key": key, "worker": _worker_name()}).one()
-        if not start.locked:
-            log.info("duplicate delivery dropped: the job runs elsewhere", extra={"job_id": job_id})
-            return {"skipped": "running elsewhere"}
+    key = advisory_key(job_id)
+    params = {"id": job_id, "key": key, "worker": _worker_name()}
+    control = _control_connection(job_id)
+    try:
+        start = control.execute(_LOCK_AND_START, params).one()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        _drop_control()  # killed while idle (a Postgres restart): one more try on a fresh one
+        control = _control_connection(job_id)
+        start = control.execute(_LOCK_AND_START, params).one()
+    if not start.locked:
+        log.info("duplicate delivery dropped: the job runs elsewhere", extra={"job_id": job_id})
+        return {"skipped": "running elsewhere"}
+    try:
+        if start.kind is None:  # finished, canceled, unknown, or a retry delivered before its time
+            log.info("job skipped: not runnable now", extra={"job_id": job_id})
+            return {"skipped": "not runnable"}
+        return _run_locked(control, job_id, start)
+    finally:
         try:
-            if start.kind is None:  # finished, canceled, unknown, or a retry delivered before its time
-                log.info("job skipped: not runnable now", extra={"job_id": job_id})
-                return {"skipped": "not runnable"}
-            return _run_locked(control, job_id, start)
-        finally:
-            try:
-                control.execute(select(func.pg_advisory_unlock(key)))
-            except DBAPIError:  # the connection died (Postgres restart): its lock died with it
-                control.invalidate()
-                log.warning("could not release job lock; connection lost", extra={"job_id": job_id})
+            control.execute(select(func.pg_advisory_unlock(key)))
+        except DBAPIError:  # the connection died (Postgres restart): its lock died with it
+            _drop_control()
+            log.warning("could not release job lock; connection lost", extra={"job_id": job_id})
+
+
+# The control connection: held by this worker thread across jobs (no checkout, ping or isolation
+# switch per job), in autocommit, holding each job's advisory lock and writing its lifecycle
+# (started, progress, failure) so observers see them while the task's transaction is still open.
+# Those lifecycle commits don't wait for the WAL flush (synchronous_commit off): a Postgres crash
+# could forget a `started` or a failure, and the job then simply runs again. The task's own
+# transaction (its effects and the `succeeded` marker) commits durably as usual.
+_local = threading.local()
+
+
+def _control_connection(job_id: str) -> Connection:
+    held: Connection | None = getattr(_local, "control", None)
+    if held is not None and not held.closed and not held.invalidated and held.engine is db.engine():
+        return held
+    _drop_control()
+    connection = _connect_when_postgres_answers(job_id).execution_options(isolation_level="AUTOCOMMIT")
+    connection.execute(text("SET synchronous_commit TO off"))
+    _local.control = connection
+    return connection
 
 
 def _connect_when_postgres_answers(job_id: str) -> Connection:
@@ -99,6 +126,22 @@ def _connect_when_postgres_answers(job_id: str) -> Connection:
         if waited:
             log.warning("postgres back; job proceeds", extra={"job_id": job_id})
         return connection
+
+
+def _drop_control() -> None:
+    held: Connection | None = getattr(_local, "control", None)
+    _local.control = None
+    if held is not None:
+        with suppress(Exception):
+            held.invalidate()
+            held.close()
+
+
+def _forget_control_in_child() -> None:
+    _local.control = None  # a forked child must not share the parent's socket
+
+
+os.register_at_fork(after_in_child=_forget_control_in_child)
 
 
 # One round trip: take the job's lock and, if taken, mark the row started. Always one row back:
@@ -198,12 +241,13 @@ def _next_turn(queue_name: str) -> None:
 
 def _mark(session: Session, job_id: str, **values: Any) -> bool:
     """Write the outcome in the task's transaction; False when the row is no longer ours (canceled)."""
+    jobs = Job.__table__
     stmt = (
-        update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.STARTED)
+        jobs.update()
+        .where(jobs.c.id == job_id, jobs.c.status == JobStatus.STARTED)
         .values(updated_at=func.clock_timestamp(), **values)
     )
-    return session.execute(stmt).rowcount == 1
+    return session.connection().execute(stmt).rowcount == 1
 
 
 def _succeeded(result: Any) -> dict[str, Any]:
@@ -219,7 +263,7 @@ def _succeeded(result: Any) -> dict[str, Any]:
 def _deferred(deferral: Deferred) -> dict[str, Any]:
     return {
         "status": JobStatus.QUEUED,
-        "attempts": Job.attempts - 1,
+        "attempts": Job.__table__.c.attempts - 1,
         "error": deferral.note,
         "next_attempt_at": func.clock_timestamp() + timedelta(seconds=deferral.seconds),
     }
