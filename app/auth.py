@@ -127,10 +127,10 @@ def current_user() -> CurrentUser:
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("Missing bearer token")
     claims = decode_access_token(token.strip())
-    session = request_session()
-    user = identity.find_active_user_by_subject(session, str(claims["sub"]))
-    if user is None:
+    found = identity.active_user_with_permissions(request_session(), str(claims["sub"]))
+    if found is None:
         raise _unauthorized("Token does not belong to an active user")
+    user, permissions = found
     if is_own_token(claims) and _token_version(claims) != user.token_version:
         raise _unauthorized("Session ended: the password was changed")
     g.current_user = CurrentUser(
@@ -138,7 +138,7 @@ def current_user() -> CurrentUser:
         company_id=user.company_id,
         email=user.email,
         name=user.name,
-        permissions=frozenset(identity.permissions_of(session, user.id)),
+        permissions=frozenset(permissions),
         token_claims=claims,
     )
     app_logging.bind(user_id=user.id, company_id=user.company_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -128,6 +128,27 @@ def permissions_by_user(session: Session, company_id: str, user_ids: list[str]) 
     for user_id, name in rows:
         held.setdefault(user_id, set()).add(name)
     return held
+
+
+def active_user_with_permissions(session: Session, subject: str) -> tuple[User, set[str]] | None:
+    """The active user a token's `sub` names and the permissions they hold, in one query (every
+    authenticated request starts here)."""
+    held = (
+        select(func.array_agg(Permission.name.distinct()))
+        .select_from(Permission)
+        .join(role_permissions, role_permissions.c.permission_id == Permission.id)
+        .join(UserRole, UserRole.role_id == role_permissions.c.role_id)
+        .where(UserRole.user_id == User.id)
+        .scalar_subquery()
+    )
+    row = session.execute(
+        select(User, held)
+        .join(Company, Company.id == User.company_id)
+        .where((User.id == subject) | (User.auth_user_id == subject))
+        .where(User.is_active.is_(True), Company.is_active.is_(True))
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], set(row[1] or ()))
 
 
 def find_active_user_by_subject(session: Session, subject: str) -> User | None:
