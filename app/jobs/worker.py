@@ -134,15 +134,6 @@ class WorkerLoop:
         self._stopping = threading.Event()
         self.current: KernelWorker | None = None
 
-    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
-        """RQ beats several times per job (3 round trips each); liveness needs one every few
-        seconds, and the pump beats each second anyway. So RQ's own beats are skipped while the
-        last one is fresh: about a third of RQ's per-job Redis round trips (docs/benchmarks.md)."""
-        last = self.last_heartbeat
-        if pipeline is None and last is not None and (now() - last).total_seconds() < _BEAT_EVERY_SECONDS:
-            return
-        super().heartbeat(timeout, pipeline)
-
     def beat(self) -> None:
         worker = self.current
         if worker is not None:
