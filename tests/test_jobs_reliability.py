@@ -157,3 +157,27 @@ def test_postgres_restart_mid_job_loses_nothing_and_duplicates_nothing(
     finally:
         kill_tree(process)
     assert _effects_by_job() == Counter({i: 1 for i in ids})
+
+
+@pytest.mark.slow
+def test_canceling_a_running_job_stops_it_at_its_next_progress_and_rolls_it_back(
+    settings, private_redis, client, make_tenant
+):
+    """Jobs run in the worker process (no work-horse to kill): cancel is cooperative. The job
+    stops at its next progress report, its transaction rolls back, and the worker goes on."""
+    tenant = make_tenant()
+    with db.session_scope() as session:
+        job, _ = enqueue(session, "probe.effect", {"seconds": 20}, company_id=tenant.company_id)
+    process = start_worker_process("--no-pump", REDIS_URL=private_redis.url)
+    try:
+        wait_for(lambda: _job(job.id).progress >= 10, timeout=60)
+        answer = client.post(f"/jobs/{job.id}/cancel", headers=tenant.headers())
+        assert answer.status_code == 200, answer.get_json()
+        [after] = _enqueue_many(1)  # the worker is free again once the canceled job stopped
+        wait_for(lambda: _job(after).status == "succeeded", timeout=60)
+    finally:
+        kill_tree(process)
+    canceled = _job(job.id)
+    assert canceled.status == "canceled"
+    assert canceled.progress < 100
+    assert _effects_by_job()[job.id] == 0  # its effect rolled back
