@@ -17,6 +17,8 @@ from app import db, runtime
 from app.features.reports.models import Dataset, DatasetFile, Report, ReportDeletion, ReportVersion
 from app.features.reports.output_schema import CHART_TYPES, REPORT_SCHEMA
 from app.jobs.models import Job
+from app.jobs.publish import push_to_rq
+from app.jobs.rq_plumbing import queue
 from app.logging import json_handler
 from tests.conftest import start_worker_process, wait_for
 from tests.email_helpers import smtp_server  # noqa: F401  (fixture)
@@ -564,3 +566,44 @@ def test_profile_upsert_beta_leads_and_the_legacy_http_conventions(client, make_
     ).json
     assert json.loads(sample["sample_json"]["sample_json"])["sample"] == sample["sample"]
     assert len(sample["sample"]) == 30
+
+
+def test_a_report_asked_for_while_its_file_is_read_waits_and_is_done(client, make_tenant, worker):
+    tenant = make_tenant()
+    dataset_id, put = upload(client, tenant.headers(), "a.csv", simple_csv())
+    report_id = _report(client, tenant.headers(), dataset_id)  # before the parse job ran
+    report_job = _status(client, tenant.headers(), report_id)["job_id"]
+    assert report_job  # it has its job from the start
+    # The report job gets a worker first: it finds the file unread and waits (defers), no failure.
+    runtime.redis().lrem(queue("reports", runtime.redis()).key, 0, put.json["job_id"])
+    worker(max_jobs=1)
+    with db.session_scope() as session:
+        waiting = session.get_one(Job, report_job)
+        assert (waiting.status, waiting.attempts) == ("queued", 0) and waiting.next_attempt_at is not None
+    assert _status(client, tenant.headers(), report_id)["status"] == "pending"
+    with db.session_scope() as session:
+        push_to_rq([session.get_one(Job, put.json["job_id"])])  # now the file is read
+    with db.engine().begin() as conn:  # and the wait is over
+        conn.execute(update(Job).where(Job.id == report_job).values(next_attempt_at=func.now()))
+    worker()
+    assert _status(client, tenant.headers(), report_id)["status"] == "done"
+
+
+def test_a_report_waiting_for_a_file_whose_parse_job_died_for_good_fails_never_pending(
+    client, make_tenant, worker
+):
+    tenant = make_tenant()
+    dataset_id, put = upload(client, tenant.headers(), "a.csv", simple_csv())
+    report_id = _report(client, tenant.headers(), dataset_id)
+    with db.engine().begin() as conn:  # what the kernel writes when the parse job's worker died every time
+        conn.execute(
+            update(Job)
+            .where(Job.id == put.json["job_id"])
+            .values(
+                status="failed", attempts=3, error="lost 3 time(s) while running (worker died); giving up"
+            )
+        )
+    worker()
+    status = _status(client, tenant.headers(), report_id)
+    assert status["status"] == "failed" and status["error_code"] == "dataset_invalid"
+    assert "interrompido" in status["error_message"]

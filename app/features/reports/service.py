@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import jwt
 from redis.exceptions import RedisError
-from sqlalchemy import Select, case, delete, func, literal, select, update
+from sqlalchemy import Select, case, delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -77,6 +77,10 @@ class Outcome:
 
 
 INTERRUPTED = "O processamento foi interrompido várias vezes (o worker parou)."
+
+
+class DatasetStillParsing(Exception):
+    """The report's file is still being read: its job waits for the parse job to end."""
 
 
 def dataset_status(dataset: Dataset, job: Job | None) -> Outcome:
@@ -336,38 +340,19 @@ def parse(session: Session, dataset_id: str, job_id: str, progress: Any) -> dict
     dataset.stats = parsed.stats
     dataset.parse_info = parsed.info
     dataset.parsed_at = utcnow()
-    waiting = session.scalars(
-        select(Report).where(
-            Report.dataset_id == dataset_id, Report.job_id.is_(None), Report.status == ReportStatus.PENDING
-        )
-    ).all()
-    for report in waiting:  # reports asked for while the file was being read start now
-        _enqueue_generate(session, report)
     session.flush()
     return {"status": DatasetStatus.PARSED, "row_count": parsed.row_count, "columns": len(parsed.columns)}
 
 
 def record_parse_failure(session: Session, dataset_id: str, job_id: str, code: str, message: str) -> None:
-    """Write the invalid outcome (in its own transaction: the job's was rolled back) and fail the
-    reports that were waiting for this file."""
+    """Write the invalid outcome (in its own transaction: the job's was rolled back). Reports
+    waiting for this file see it and fail with its message."""
     dataset = session.get(Dataset, dataset_id)
     if dataset is None or dataset.parse_job_id != job_id:
         return
     dataset.status = DatasetStatus.INVALID
     dataset.error_code = code
     dataset.error_message = message
-    session.execute(
-        update(Report)
-        .where(
-            Report.dataset_id == dataset_id, Report.job_id.is_(None), Report.status == ReportStatus.PENDING
-        )
-        .values(
-            status=ReportStatus.FAILED,
-            error_code="dataset_invalid",
-            error_message=f"O arquivo do relatório é inválido: {message}",
-            updated_at=utcnow(),
-        )
-    )
 
 
 # --- mapping and preview -------------------------------------------------------------------
@@ -462,11 +447,10 @@ def create_report(
         if winner is None:
             raise
         return winner, None
-    warning = None
-    if current.status == DatasetStatus.PARSED:
-        _enqueue_generate(session, report)
-    else:
-        warning = f"Dataset status is '{current.status}'"
+    # While the file is still being read, the report's job waits for it (it defers until the
+    # parse job ends), so the report always has a job that ends it done or failed.
+    _enqueue_generate(session, report)
+    warning = None if current.status == DatasetStatus.PARSED else f"Dataset status is '{current.status}'"
     session.flush()
     return report, warning
 
@@ -702,7 +686,13 @@ def generate(session: Session, report_id: str, job_id: str, attempt: int, progre
         return {"report_id": report_id, "status": ReportStatus.DONE}
     dataset = session.get_one(Dataset, report.dataset_id)
     if dataset.status != DatasetStatus.PARSED:
-        raise PermanentJobError("O arquivo do relatório não foi lido: envie-o de novo.", "dataset_not_ready")
+        current = dataset_status(dataset, job_of(session, dataset.parse_job_id))
+        if current.status in (DatasetStatus.UPLOADED, DatasetStatus.PROCESSING) and dataset.parse_job_id:
+            raise DatasetStillParsing(dataset.id)  # the task waits (defers) and comes back
+        raise PermanentJobError(
+            f"O arquivo do relatório é inválido: {current.error_message or 'envie-o de novo.'}",
+            "dataset_invalid",
+        )
     progress(10)
     input_ = analysis_input(session, report, dataset)
     progress(20)

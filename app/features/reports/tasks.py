@@ -64,12 +64,17 @@ def parse_dataset(ctx: JobContext, dataset_id: str) -> dict[str, Any]:
         return result
 
 
+PARSE_WAIT_SECONDS = 2
+
+
 @task(service.GENERATE_KIND, queue="reports", max_attempts=3, timeout_seconds=900)
 def generate_report(ctx: JobContext, report_id: str) -> dict[str, Any]:
     dataset_id = ctx.session.scalar(service.dataset_id_of(report_id))
     with job_log_context(report_id=report_id, dataset_id=dataset_id):
         try:
             return service.generate(ctx.session, report_id, ctx.job_id, ctx.attempt, ctx.progress)
+        except service.DatasetStillParsing:
+            ctx.defer(PARSE_WAIT_SECONDS, "waiting for the dataset to be read")
         except LLMError as exc:
             final = not exc.transient or _is_last_attempt(ctx)
             _fail(ctx, report_id, exc.code, exc.message, final)
