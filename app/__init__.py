@@ -80,7 +80,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_blueprint(auth_views.blp)
     app.register_blueprint(set_password_page.blp)  # HTML, not part of the OpenAPI document
     api.register_blueprint(user_views.blp)
-    api.register_blueprint(user_views.roles_me)
     api.register_blueprint(company_views.blp)
     api.register_blueprint(company_views.public_logos)
 

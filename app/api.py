@@ -406,6 +406,10 @@ def page_fields(total: int, page: int, limit: int) -> dict[str, int]:
     return {"totalCount": total, "pageCount": page_count(total, limit), "currentPage": page}
 
 
+# Validates a URL the frontend will load (an avatar, a logo): absolute, http or https.
+HTTP_URL = ma.validate.URL(relative=False, schemes={"http", "https"}, error="Must be an http(s) URL")
+
+
 class BaseSchema(ma.Schema):
     """Unknown fields are ignored, as the frontend sends extras (contract §1.4)."""
 

@@ -7,7 +7,7 @@ import logging
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
-from app.api import ApiError, request_session
+from app.api import request_session
 from app.auth import decode_access_token
 from app.cron.history import schedule_status
 from app.db import utcnow
@@ -46,8 +46,6 @@ def login_submit() -> Response:
         else:
             user = auth_service.authenticate_password(session, email, request.form.get("password", ""))
             operator = service.operator_from_user(session, user)
-    except ApiError as exc:
-        return _login_form(exc.status, exc.message, email)
     except DomainError as exc:
         return _login_form(403 if exc.code == "OPERATOR_REQUIRED" else 401, exc.message, email)
     session.commit()  # a password rehash, if any

@@ -24,7 +24,6 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from app.api import ApiError
 from app.db import utcnow
 from app.errors import Conflict, Invalid
 from app.features.company.models import DEFAULT_WEEKLY_RENEWAL_AMOUNT, CompanySettings
@@ -38,9 +37,8 @@ URGENT_EXPIRATION_DAYS = 7
 INITIAL_ALLOWANCE_REASON = "Initial weekly allowance"
 
 
-class InsufficientBalance(ApiError):
-    def __init__(self, message: str) -> None:
-        super().__init__(400, message, "INSUFFICIENT_BALANCE")
+class InsufficientBalance(Invalid):
+    default_code = "INSUFFICIENT_BALANCE"
 
 
 def add_months(moment: datetime, months: int) -> datetime:
