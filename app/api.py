@@ -65,8 +65,13 @@ DOMAIN_STATUS: tuple[tuple[type[domain.DomainError], int], ...] = (
 )
 
 
+def status_of(kind: type[domain.DomainError]) -> int:
+    """The HTTP status of a domain error class (400 for a class the table does not name)."""
+    return next((status for cls, status in DOMAIN_STATUS if issubclass(kind, cls)), 400)
+
+
 def domain_status(error: domain.DomainError) -> int:
-    return next((status for cls, status in DOMAIN_STATUS if isinstance(error, cls)), 400)
+    return status_of(type(error))
 
 
 def domain_error_response(error: domain.DomainError) -> Response:

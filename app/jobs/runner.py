@@ -18,6 +18,7 @@ Guarantees, with RQ's at-least-once delivery underneath:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -205,10 +206,32 @@ def _deferred(deferral: Deferred) -> dict[str, Any]:
     }
 
 
+def domain_error_result(exc: BaseException) -> dict[str, Any] | None:
+    """`{"error": {kind, code, message, details?, retry_after?}}` for a domain error (`kind` is its
+    class in app/errors.py, e.g. "Invalid"), kept as the failed job's `result` so the slow endpoints'
+    renderer (app/jobs/http.py) answers that error's status and code; None for any other exception."""
+    if not isinstance(exc, DomainError):
+        return None
+    kind = next(c.__name__ for c in type(exc).__mro__ if c.__module__ == DomainError.__module__)
+    info: dict[str, Any] = {"kind": kind, "code": exc.code, "message": exc.message}
+    if exc.details is not None:
+        try:
+            json.dumps(exc.details)
+            info["details"] = exc.details
+        except (TypeError, ValueError):
+            pass  # not JSON: the code and message still say what went wrong
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        info["retry_after"] = retry_after
+    return {"error": info}
+
+
 def _record_failure(control: Connection, job_id: str, exc: BaseException, *, permanent: bool) -> bool:
-    """Store the error; `failed` when no attempt is left (or it is permanent), else back to `queued`
-    with the backoff's `next_attempt_at`. Returns True when final."""
+    """Store the error (and a domain error's code, see `domain_error_result`); `failed` when no
+    attempt is left (or it is permanent), else back to `queued` with the backoff's
+    `next_attempt_at`. Returns True when final."""
     message = f"{type(exc).__name__}: {exc}"[:_ERROR_LIMIT]
+    result = domain_error_result(exc)
     base = runtime.settings().job_retry_backoff_seconds
     status = control.execute(
         text(
@@ -216,6 +239,7 @@ def _record_failure(control: Connection, job_id: str, exc: BaseException, *, per
             WITH final AS (SELECT :permanent OR attempts >= max_attempts AS yes FROM jobs WHERE id = :id)
             UPDATE jobs SET
               error = :error,
+              result = CAST(:result AS jsonb),
               updated_at = clock_timestamp(),
               status = CASE WHEN final.yes THEN 'failed' ELSE 'queued' END,
               finished_at = CASE WHEN final.yes THEN clock_timestamp() END,
@@ -226,7 +250,13 @@ def _record_failure(control: Connection, job_id: str, exc: BaseException, *, per
             RETURNING status
             """
         ),
-        {"error": message, "permanent": permanent, "id": job_id, "base": base},
+        {
+            "error": message,
+            "result": None if result is None else json.dumps(result),
+            "permanent": permanent,
+            "id": job_id,
+            "base": base,
+        },
     ).scalar()
     return status != JobStatus.QUEUED
 
