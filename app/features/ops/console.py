@@ -24,7 +24,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import rq_dashboard
-from flask import Flask, Response, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.signals import before_render_template
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from jinja2 import Template
@@ -239,10 +250,9 @@ def no_store(response: Response) -> Response:
     return response
 
 
-def init_app(app: Flask) -> None:
-    """Mount rq-dashboard and the console pages at /admin/rq, behind `guard`."""
-    from app.features.ops import console_views
-
+def init_app(app: Flask, pages: Blueprint) -> None:
+    """Mount rq-dashboard and our console `pages` (pages: login, logout, schedule) at
+    /admin/rq, behind `guard`."""
     # Jobs are stored with RQ's JSON serializer (app.jobs.rq_plumbing); rq-dashboard's default is pickle.
     rq_dashboard_config.serializer = JSONSerializer
     rq_dashboard_web.Worker = _JSONWorkers  # type: ignore[misc]
@@ -250,12 +260,12 @@ def init_app(app: Flask) -> None:
     app.config["RQ_DASHBOARD_REDIS_URL"] = (_masked(runtime.settings().redis_url),)
     app.config["RQ_DASHBOARD_POLL_INTERVAL"] = 5000
     # Ours first: its templates (the footer override) win over rq-dashboard's.
-    app.register_blueprint(console_views.blp, url_prefix=PREFIX)
+    app.register_blueprint(pages, url_prefix=PREFIX)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=PREFIX)
-    app.before_request_funcs[console_views.blp.name] = [guard]
+    app.before_request_funcs[pages.name] = [guard]
     # Replaces rq-dashboard's own before_request (push_rq_connection): guard first, then our Redis.
     app.before_request_funcs[rq_dashboard.blueprint.name] = [guard, use_app_redis]
-    for name in (console_views.blp.name, rq_dashboard.blueprint.name):
+    for name in (pages.name, rq_dashboard.blueprint.name):
         app.after_request_funcs.setdefault(name, []).append(no_store)
     before_render_template.connect(_dashboard_context, app)
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.features.audit import service as audit
-from app.features.identity.authority import require_authority_over
+from app.features.roles.authority import require_authority_over
 from app.features.identity.catalogue import PERMISSIONS
 from app.features.identity.models import Permission, Role, User, UserRole, role_permissions
 from app.features.identity.service import sync_permission_catalogue
