@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 APP = Path(__file__).resolve().parent.parent / "app"
@@ -63,9 +64,11 @@ def _module_name(path: Path) -> str:
 
 
 MODULES: dict[str, Path] = {_module_name(p): p for p in sorted(APP.rglob("*.py"))}
-TREES: dict[str, ast.Module] = {
-    name: ast.parse(path.read_text(), str(path)) for name, path in MODULES.items()
-}
+
+
+@cache
+def _tree(module: str) -> ast.Module:
+    return ast.parse(MODULES[module].read_text(), str(MODULES[module]))
 
 
 def _resolve(name: str) -> str | None:
@@ -99,11 +102,13 @@ def _imports(module: str) -> list[Import]:
             else:
                 visit(child, function)
 
-    visit(TREES[module], None)
+    visit(_tree(module), None)
     return found
 
 
-IMPORTS: list[Import] = [imp for module in MODULES for imp in _imports(module)]
+@cache
+def _all_imports() -> list[Import]:
+    return [imp for module in MODULES for imp in _imports(module)]
 
 
 def _allowed(imp: Import) -> bool:
@@ -160,16 +165,16 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 def test_the_checker_sees_the_imports():
     """Guards the guard: it finds the app's modules and the imports between them."""
     assert len(MODULES) > 100
-    assert any(i.source == "app.jobs.http" and i.target == "app.jobs.waiting" for i in IMPORTS)
-    assert any(i.source == "app" and i.in_function == "create_app" for i in IMPORTS)
-    assert any(i.source == "app.auth" and i.target == "app.features.identity.service" for i in IMPORTS)
+    assert any(i.source == "app.jobs.http" and i.target == "app.jobs.waiting" for i in _all_imports())
+    assert any(i.source == "app" and i.in_function == "create_app" for i in _all_imports())
+    assert any(i.source == "app.auth" and i.target == "app.features.identity.service" for i in _all_imports())
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
 def test_no_import_cycle_between_features_or_modules():
     edges: dict[str, set[str]] = defaultdict(set)
     why: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for imp in IMPORTS:
+    for imp in _all_imports():
         if not imp.target.startswith("app") or _allowed(imp):
             continue
         a, b = _node(imp.source), _node(imp.target)
@@ -189,7 +194,7 @@ def test_no_import_cycle_between_features_or_modules():
 def test_the_job_kernel_never_imports_cron():
     wrong = [
         f"{i.source}:{i.line} imports {i.target}"
-        for i in IMPORTS
+        for i in _all_imports()
         if i.source.startswith("app.jobs") and i.target.startswith("app.cron")
     ]
     assert not wrong, wrong
@@ -198,7 +203,7 @@ def test_the_job_kernel_never_imports_cron():
 def test_no_import_hides_inside_a_function():
     hidden = [
         f"{i.source}:{i.line} imports {i.target} inside {i.in_function}()"
-        for i in IMPORTS
+        for i in _all_imports()
         if i.in_function and i.source != "app" and not _allowed(i)
     ]
     assert not hidden, "\n".join(hidden)
@@ -206,7 +211,7 @@ def test_no_import_hides_inside_a_function():
 
 def test_the_allowlists_hold_only_what_is_still_there():
     """An entry must go when its violation does (the lead removes them as issue 11 lands)."""
-    present = {(i.source, i.target) for i in IMPORTS}
+    present = {(i.source, i.target) for i in _all_imports()}
     assert set(ALLOWED_IMPORTS) <= present, set(ALLOWED_IMPORTS) - present
     assert set(ALLOWED_API_ERRORS) <= {m for m in MODULES if _names(m, "ApiError")}
     assert set(ALLOWED_ENVELOPES) <= {m for m in MODULES if _builds_envelope(m)}
@@ -215,7 +220,7 @@ def test_the_allowlists_hold_only_what_is_still_there():
 def _names(module: str, name: str) -> bool:
     return any(
         isinstance(n, ast.Name | ast.alias) and name in (getattr(n, "id", None), getattr(n, "name", None))
-        for n in ast.walk(TREES[module])
+        for n in ast.walk(_tree(module))
     )
 
 
@@ -234,7 +239,7 @@ def _builds_envelope(module: str) -> bool:
     return any(
         isinstance(node, ast.Dict)
         and any(isinstance(k, ast.Constant) and k.value == "success" for k in node.keys)
-        for node in ast.walk(TREES[module])
+        for node in ast.walk(_tree(module))
     )
 
 
@@ -247,10 +252,10 @@ def test_services_build_no_response_envelope():
 
 def test_each_feature_declares_its_tables_in_its_models_module():
     wrong = []
-    for module, tree in TREES.items():
+    for module in MODULES:
         if module.rpartition(".")[2] == "models" or module in ALLOWED_MODEL_MODULES:
             continue
-        for node in ast.walk(tree):
+        for node in ast.walk(_tree(module)):
             if isinstance(node, ast.ClassDef) and any(
                 isinstance(s, ast.Assign)
                 and any(getattr(t, "id", None) == "__tablename__" for t in s.targets)

@@ -8,6 +8,8 @@ import io
 import struct
 import zlib
 
+import pytest
+
 from app import db
 from app.features.economy import service as economy
 from tests.recognition_helpers import assert_ledger_consistent
@@ -337,6 +339,7 @@ def test_vouchers_page_economy_page_and_operator_routes(client, make_tenant, mak
         assert economy.ledger_sum(session, tenant.company_id) == acct.balance_cents
 
 
+@pytest.mark.slow
 def test_seeded_demo_store_is_consistent(app, client, worker):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["seed-demo"])
