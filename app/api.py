@@ -262,7 +262,7 @@ class ErrorSchema(ma.Schema):
 
 
 # OpenAPI security requirement for routes that need a bearer token (the scheme is declared in init_app).
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 _DOC_FLAGS = "valorize"
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -340,7 +340,7 @@ ArgumentsMixin.ARGUMENTS_PARSER = Blueprint.ARGUMENTS_PARSER
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ErrorSchema
 
-    def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
+    def handle_http_exception(self, error: HTTPException) -> Response:
         status = error.code or 500
         data = getattr(error, "data", {}) or {}
         if "messages" in data:  # webargs validation failure

@@ -11,6 +11,7 @@ from flask import Response, request
 from flask.views import MethodView
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Response as BaseResponse
 
 from app import runtime
 from app.api import BEARER, ApiError, Blueprint, cap_request_body, request_session
@@ -164,7 +165,7 @@ class CompanyInfoLogo(MethodView):
     }
 )
 @public_logos.alt_response(404, description="No such logo, or no longer the company's current one")
-def company_logo_file(company_id: str, filename: str) -> Response:
+def company_logo_file(company_id: str, filename: str) -> BaseResponse:
     """A company's logo image (no auth: the URL is what `logo_url` holds)."""
     logo = logos.find_public_logo(request_session(), company_id, filename)
     if logo is None:

@@ -13,8 +13,8 @@ from app.api import BEARER, ApiError, Blueprint, error_response, idempotency_key
 from app.auth import current_user, require_permission
 from app.features.emails.schemas import BulkWelcomeBody, BulkWelcomeResponse, WelcomeResponse
 from app.features.emails.tasks import BULK_WELCOME_KIND, WELCOME_KIND
-from app.features.roles.authority import require_authority_over
 from app.features.identity.models import User
+from app.features.roles.authority import require_authority_over
 from app.jobs import enqueue
 from app.jobs.http import respond_when_done
 from app.jobs.models import Job

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from app.api import request_session
 from app.auth import decode_access_token
@@ -32,7 +33,7 @@ def login() -> Response:
 
 
 @blp.post("/login")
-def login_submit() -> Response:
+def login_submit() -> BaseResponse:
     """Email and password (the API's own login), or an access token posted once (Supabase users).
     The token is never put in a URL, a cookie or a log line: it only names the user."""
     if not console.same_origin():
@@ -64,7 +65,7 @@ def login_submit() -> Response:
 
 
 @blp.post("/logout")
-def logout() -> Response:
+def logout() -> BaseResponse:
     response = redirect(url_for("ops_console.login"), code=303)
     console.clear_session_cookies(response)
     return response

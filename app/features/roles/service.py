@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.features.audit import service as audit
-from app.features.roles.authority import require_authority_over
 from app.features.identity.catalogue import PERMISSIONS
 from app.features.identity.models import Permission, Role, User, UserRole, role_permissions
 from app.features.identity.service import sync_permission_catalogue
+from app.features.roles.authority import require_authority_over
 
 
 @dataclass(frozen=True)
@@ -437,7 +437,7 @@ def replace_permissions(
 
 
 def _touch(session: Session, role: Role) -> None:
-    role.updated_at = func.now()  # type: ignore[assignment]
+    role.updated_at = func.now()
     session.flush()
     session.refresh(role, ["updated_at"])
 

@@ -21,9 +21,9 @@ from app.features.auth import service as auth_service
 from app.features.company import domains
 from app.features.compliments.models import Compliment
 from app.features.emails import service as emails
-from app.features.roles.authority import require_authority_over
 from app.features.identity.catalogue import EMPLOYEE_ROLE
 from app.features.identity.models import Department, JobTitle, User
+from app.features.roles.authority import require_authority_over
 from app.features.wallets.models import BalanceType, TransactionType, Wallet, WalletTransaction
 from app.features.wallets.service import create_user_with_wallet
 from app.jobs import enqueue
@@ -49,7 +49,7 @@ def _not_found() -> NotFound:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _item_query() -> Select[Any]:
+def _item_query() -> Select[User, str, str, str, str]:
     return (
         select(User, Department.id, Department.name, JobTitle.id, JobTitle.name)
         .outerjoin(Department, Department.id == User.department_id)

@@ -532,7 +532,8 @@ def expiring_coins(session: Session, wallet_id: str, now: datetime | None = None
                 "source": lot.reason,
             }
         )
-    return ExpiringCoins(int(sums[0]), int(sums[1]), int(sums[2]) > 0, details)
+    in_30, in_90, urgent = (int(total or 0) for total in sums)  # each is coalesced to 0
+    return ExpiringCoins(in_30, in_90, urgent > 0, details)
 
 
 def list_transactions(
