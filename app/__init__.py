@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+import swagger_ui_bundle
 from flask import Flask, Response, send_from_directory
 from flask.cli import ScriptInfo
 from flask_cors import CORS
@@ -80,7 +81,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_blueprint(auth_views.blp)
     app.register_blueprint(set_password_page.blp)  # HTML, not part of the OpenAPI document
     api.register_blueprint(user_views.blp)
-    api.register_blueprint(user_views.roles_me)
     api.register_blueprint(company_views.blp)
     api.register_blueprint(company_views.public_logos)
 
@@ -110,9 +110,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_blueprint(cron_views.runs)
 
     # The operator console: rq-dashboard and the schedule page at /admin/rq, behind a browser login.
-    from app.features.ops import console
+    from app.features.ops import console, console_views
 
-    console.init_app(app)
+    console.init_app(app, console_views.blp)
 
     # CSV import and welcome emails (issue 5).
     from app.features.company import import_settings_views
@@ -181,6 +181,4 @@ def _unconfigured_cli_app(error: ConfigError) -> Flask:
 
 
 def _swagger_ui_asset(filename: str) -> Response:
-    import swagger_ui_bundle
-
     return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=86400)

@@ -65,8 +65,13 @@ DOMAIN_STATUS: tuple[tuple[type[domain.DomainError], int], ...] = (
 )
 
 
+def status_of(kind: type[domain.DomainError]) -> int:
+    """The HTTP status of a domain error class (400 for a class the table does not name)."""
+    return next((status for cls, status in DOMAIN_STATUS if issubclass(kind, cls)), 400)
+
+
 def domain_status(error: domain.DomainError) -> int:
-    return next((status for cls, status in DOMAIN_STATUS if isinstance(error, cls)), 400)
+    return status_of(type(error))
 
 
 def domain_error_response(error: domain.DomainError) -> Response:
@@ -257,7 +262,7 @@ class ErrorSchema(ma.Schema):
 
 
 # OpenAPI security requirement for routes that need a bearer token (the scheme is declared in init_app).
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 _DOC_FLAGS = "valorize"
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -336,7 +341,7 @@ ArgumentsMixin.ARGUMENTS_PARSER = Blueprint.ARGUMENTS_PARSER
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ErrorSchema
 
-    def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
+    def handle_http_exception(self, error: HTTPException) -> Response:
         status = error.code or 500
         data = getattr(error, "data", {}) or {}
         if "messages" in data:  # webargs validation failure
@@ -438,6 +443,10 @@ def page_count(total: int, limit: int) -> int:
 def page_fields(total: int, page: int, limit: int) -> dict[str, int]:
     """The page keys the frontend reads beside `data` (contract §1.6)."""
     return {"totalCount": total, "pageCount": page_count(total, limit), "currentPage": page}
+
+
+# Validates a URL the frontend will load (an avatar, a logo): absolute, http or https.
+HTTP_URL = ma.validate.URL(relative=False, schemes={"http", "https"}, error="Must be an http(s) URL")
 
 
 class BaseSchema(ma.Schema):

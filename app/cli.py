@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from sqlalchemy import func, select
 
 from app import db
 from app.auth import issue_access_token
+from app.errors import DomainError
 from app.features.auth import service as auth_service
 from app.features.company.service import is_valid_timezone
+from app.features.demo.cli import register as register_demo
+from app.features.economy.cli import register as register_economy
 from app.features.identity import service as identity
+from app.features.identity.models import User
 
 
 def register_cli(app: Flask) -> None:
-    from app.features.demo.cli import register as register_demo
-    from app.features.economy.cli import register as register_economy
-
     register_demo(app)
     register_economy(app)
 
@@ -57,11 +59,6 @@ def register_cli(app: Flask) -> None:
     @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="New password")
     def set_password(email: str, company_id: str, password: str) -> None:
         """Set a user's password (local use; users normally set it through their invite link)."""
-        from sqlalchemy import func, select
-
-        from app.api import ApiError
-        from app.features.identity.models import User
-
         with db.session_scope() as session:
             user = session.scalars(
                 select(User).where(
@@ -72,6 +69,6 @@ def register_cli(app: Flask) -> None:
                 raise click.ClickException(f"No user {email} in company {company_id}")
             try:
                 auth_service.set_password(session, user, password)
-            except ApiError as exc:
+            except DomainError as exc:
                 raise click.ClickException(exc.message) from None
         click.echo(f"Password set for {email}")

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from environs import Env, EnvError
 from marshmallow.validate import OneOf, Range
@@ -330,7 +330,7 @@ def _public_api_url(env: Env, app_env: str) -> str:
     return value.rstrip("/")
 
 
-def _store_settings(env: Env) -> dict[str, object]:
+def _store_settings(env: Env) -> dict[str, Any]:
     api_key = env.str("TREMENDOUS_API_KEY", None) or None
     provider = env.str("VOUCHER_PROVIDER", "tremendous" if api_key else "local").strip().lower()
     if provider not in ("local", "tremendous"):

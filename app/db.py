@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine
+from sqlalchemy import CursorResult, DateTime, Engine, MetaData, Result, create_engine
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -59,6 +59,11 @@ def init_engine(database_url: str, pool_size: int = 5) -> Engine:
     )
     _session_factory = sessionmaker(bind=_engine, expire_on_commit=False)
     return _engine
+
+
+def affected(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE touched (SQLAlchemy types `execute()` as a plain Result)."""
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def engine() -> Engine:

@@ -12,13 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
+from flask import Flask, Response, g, request
 from pythonjsonlogger.json import JsonFormatter
 from rq.job import get_current_job
-
-if TYPE_CHECKING:
-    from flask import Flask, Response
 
 _context: ContextVar[dict[str, Any]] = ContextVar("valorize_log_context", default={})  # noqa: B039
 
@@ -130,7 +128,6 @@ def install_access_log(app: Flask) -> None:
     The remote address is the client's when TRUSTED_PROXY_HOPS lets ProxyFix read X-Forwarded-For,
     otherwise the socket peer's.
     """
-    from flask import g, request
 
     def start_timer() -> None:
         g.access_started = time.perf_counter()

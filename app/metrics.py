@@ -29,8 +29,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from app import db, runtime
-from app.api import ApiError
 from app.cron.history import schedule_status
+from app.errors import NotFound, Unauthenticated
 from app.jobs.rq_plumbing import JSONJob, queue
 
 blp = Blueprint("metrics", __name__)
@@ -203,8 +203,8 @@ _registry.register(_StateCollector())
 def metrics() -> Response:
     expected = runtime.settings().metrics_token
     if not expected:
-        raise ApiError(404, "Metrics are disabled (set METRICS_TOKEN)")
+        raise NotFound("Metrics are disabled (set METRICS_TOKEN)")
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise ApiError(401, "Metrics need the METRICS_TOKEN bearer token")
+        raise Unauthenticated("Metrics need the METRICS_TOKEN bearer token")
     return Response(generate_latest(_registry), mimetype="text/plain; version=0.0.4")

@@ -4,9 +4,7 @@ from app.cron.models import CronRun
 from app.db import Base
 from app.features.audit.models import AuditLog
 from app.features.auth.models import PasswordSetupToken, RefreshToken
-from app.features.company.domains import CompanyDomain
-from app.features.company.logos import CompanyLogo
-from app.features.company.models import CompanySettings
+from app.features.company.models import CompanyDomain, CompanyLogo, CompanySettings
 from app.features.compliments.models import Compliment
 from app.features.economy.models import CompanyAccount, CompanyLedgerEntry
 from app.features.emails.models import SentEmail

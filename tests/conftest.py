@@ -27,6 +27,7 @@ import psycopg2.errors
 import pytest
 import redis
 from alembic.config import Config
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
@@ -42,6 +43,7 @@ os.environ["VALORIZE_EXTRA_TASK_MODULES"] = "tests.probe_tasks"
 from app import create_app, db, runtime  # noqa: E402
 from app.auth import issue_access_token  # noqa: E402
 from app.config import Settings, load_settings  # noqa: E402
+from app.features.auth import service as auth_service  # noqa: E402
 from app.features.identity import service as identity  # noqa: E402
 from app.jobs.reconciler import publish_due  # noqa: E402
 from app.jobs.rq_plumbing import worker_redis  # noqa: E402
@@ -52,6 +54,21 @@ BASE_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 _CLAIM_KEY = "valorize:test-session-claim"  # expires unless a live session keeps renewing it
 _MARKER_KEY = "valorize:test-db"  # this db holds only test data
 _CLAIM_TTL = 600
+
+
+_running: list[pytest.Item] = []  # the test being run, for require_slow
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _running[:] = [item]
+
+
+def require_slow(what: str) -> None:
+    """Fail a test that starts a process (a worker, cron.py, a server of its own) without the `slow`
+    marker: the quick loop (`-m "not slow"`) stays in-process."""
+    if _running and _running[0].get_closest_marker("slow") is None:
+        pytest.fail(f"{_running[0].nodeid} {what}: mark it @pytest.mark.slow", pytrace=False)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -84,6 +101,9 @@ def database_url() -> Iterator[str]:
     admin = _admin_engine()
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+        # A commit need not wait for its WAL to reach the disk: nothing here survives a crash of
+        # the shared server anyway (tests that restart Postgres start a cluster of their own).
+        conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     url = admin.url.set(database=name).render_as_string(hide_password=False)
     config = Config(str(ROOT / "alembic.ini"))
     config.attributes["database_url"] = url
@@ -147,31 +167,89 @@ def app(settings: Settings) -> Flask:
     return create_app(settings)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """argon2 at its cheapest in this process: the production profile (t=3, 64 MiB, p=4) costs
+    most of a second per hash and per login on a shared 2-core machine, and tests are about what
+    a login does, not what it costs. A hash stores its parameters, so one made by a worker process
+    (production profile) still verifies here."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(auth_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        auth_service._dummy_hash.cache_clear()  # the hash an unknown email is checked against
+        yield
+    auth_service._dummy_hash.cache_clear()
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
 _OTHER_BACKENDS = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+# Backends that may hold what an earlier test left behind: a transaction or statement still open,
+# or a session-level lock (the job runner's advisory locks). Idle pooled connections are kept:
+# killing them made every test pay for new backends and cold catalog caches.
+_LEFTOVER_BACKENDS = (
+    f"{_OTHER_BACKENDS} AND (state IS DISTINCT FROM 'idle'"
+    " OR pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory'))"
+)
+
+
+@dataclass(frozen=True)
+class _Schema:
+    """What emptying the test database needs, read once per database: one statement naming the
+    tables that hold rows, whether FK triggers may be skipped, and one that restarts every sequence."""
+
+    non_empty: str
+    superuser: bool
+    restart_sequences: str | None
+
+
+_schemas: dict[str, _Schema] = {}
+
+
+_TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+_SEQUENCES = "SELECT quote_ident(sequencename), start_value FROM pg_sequences WHERE schemaname = 'public'"
+
+
+def _schema(conn: Any) -> _Schema:
+    url = conn.engine.url.render_as_string(hide_password=False)
+    if url not in _schemas:
+        tables = conn.execute(text(_TABLES)).scalars()
+        non_empty = " UNION ALL ".join(f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM \"{t}\")" for t in tables)
+        sequences = conn.execute(text(_SEQUENCES)).tuples()
+        restart = ", ".join(f"setval('{name}', {start}, false)" for name, start in sequences)
+        superuser = conn.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar()
+        _schemas[url] = _Schema(non_empty, bool(superuser), f"SELECT {restart}" if restart else None)
+    return _schemas[url]
 
 
 def _empty_all_tables(attempts: int = 5) -> None:
-    """TRUNCATE every table. A process an earlier test left behind (or one that reconnected just
-    after we terminated it) may hold locks: terminate the other backends, try with a short lock
-    timeout, and repeat; if it never frees up, fail naming who holds on."""
+    """Empty every table that holds rows and restart every sequence, as TRUNCATE … RESTART IDENTITY
+    of every table did, at a fraction of its cost: TRUNCATE rewrites each table's files (tens of
+    milliseconds per table, and a CASCADE from `companies` reaches nearly all of them), while a
+    DELETE of the few rows a test wrote, with FK triggers skipped (`session_replication_role =
+    replica`; superuser only, else TRUNCATE of the non-empty tables), takes a few milliseconds.
+
+    A process an earlier test left behind (or one that reconnected just after we terminated it)
+    may hold locks: terminate the other backends, try with a short lock timeout, and repeat; if it
+    never frees up, fail naming who holds on."""
     holders: list[Any] = []
     for _ in range(attempts):
         try:
             with db.engine().begin() as conn:
-                conn.execute(text(f"SELECT pg_terminate_backend(pid) {_OTHER_BACKENDS}"))
+                conn.execute(text(f"SELECT pg_terminate_backend(pid) {_LEFTOVER_BACKENDS}"))
                 conn.execute(text("SET LOCAL lock_timeout = '3s'"))
-                tables = conn.execute(
-                    text(
-                        "SELECT tablename FROM pg_tables"
-                        " WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-                    )
-                ).scalars()
-                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                schema = _schema(conn)
+                tables = [f'"{t}"' for t in conn.execute(text(schema.non_empty)).scalars()]
+                if tables and schema.superuser:
+                    conn.execute(text("SET LOCAL session_replication_role = replica"))
+                    for table in tables:
+                        conn.execute(text(f"DELETE FROM {table}"))
+                elif tables:
+                    conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+                if schema.restart_sequences:
+                    conn.execute(text(schema.restart_sequences))
                 return
         except OperationalError as error:
             if not isinstance(error.orig, psycopg2.errors.LockNotAvailable):
@@ -284,6 +362,8 @@ def worker(settings: Settings) -> Callable[..., None]:
 
 
 def subprocess_env(**overrides: str) -> dict[str, str]:
+    """The environment for a process of ours (worker.py, cron.py, flask) started by a test."""
+    require_slow("starts a process")
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT)
     env.update(overrides)
@@ -297,6 +377,7 @@ def start_worker_process(*args: str, **env_overrides: str) -> subprocess.Popen[b
     """worker.py as a real process in its own process group (so a test can kill -9 all of it).
     Extra `args` go to worker.py (`--no-pump` when the test drives the reconciler itself).
     Whatever a test leaves running is killed when the test ends (see `_clean_state`)."""
+    require_slow("starts worker.py")
     log_dir = os.environ.get("TEST_PROCESS_LOG_DIR")  # set it to keep the workers' logs
     output: Any = subprocess.DEVNULL
     if log_dir:
@@ -418,6 +499,7 @@ class PrivateRedis:
 @pytest.fixture
 def private_redis(settings: Settings) -> Iterator[PrivateRedis]:
     """A redis-server on a free port, made the app's Redis for the duration of the test."""
+    require_slow("starts a redis-server")
     port = _free_port()
     server = PrivateRedis(url=f"redis://127.0.0.1:{port}/0", port=port)
     server.start()
@@ -516,6 +598,7 @@ class PrivatePostgres:
 @pytest.fixture
 def private_postgres(settings: Settings) -> Iterator[PrivatePostgres]:
     """A Postgres cluster on a free port, migrated, made the app's database for the test."""
+    require_slow("starts a Postgres server")
     bindir = postgres_bindir()
     if bindir is None:
         pytest.skip("no Postgres server binaries on this machine")

@@ -15,8 +15,9 @@ from werkzeug.datastructures import MultiDict
 
 from app import db
 from app.features.audit.models import AuditLog
-from app.features.company import logos
-from app.features.company.logos import MAX_LOGO_BYTES, CompanyLogo
+from app.features.company import views as company_views
+from app.features.company.logos import MAX_LOGO_BYTES
+from app.features.company.models import CompanyLogo
 from app.features.identity.models import Company
 
 LOGO = "/admin/company/info/logo"
@@ -231,7 +232,7 @@ def test_a_streamed_body_over_the_limit_is_cut_off_with_400(client, make_tenant,
     def never_reached(*_: Any) -> None:
         raise AssertionError("the body should have been cut off while parsing")
 
-    monkeypatch.setattr(logos, "read_upload", never_reached)
+    monkeypatch.setattr(company_views, "_read_upload", never_reached)
     boundary = "logo-boundary"
     payload = _png() + b"\x00" * (6 * 1024 * 1024)
     body = (

@@ -6,6 +6,8 @@ import contextlib
 import subprocess
 import sys
 
+import pytest
+
 from app import runtime
 from app.cron import runner, schedule
 from app.cron.scheduler import registered_ids
@@ -25,6 +27,7 @@ def _cron(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_cron_list_shows_every_task_with_its_expression():
     result = _cron("list")
     assert result.returncode == 0, result.stderr
@@ -37,6 +40,7 @@ def test_cron_list_shows_every_task_with_its_expression():
         assert listed[name] == expression
 
 
+@pytest.mark.slow
 def test_serve_twice_registers_each_task_once_including_the_wallet_tasks(settings):
     for _ in range(2):
         result = _cron("serve", "--register-only")

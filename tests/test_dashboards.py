@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import event, text
 
 from app import db
@@ -91,6 +92,7 @@ class StatementCounter:
         self.count += 1
 
 
+@pytest.mark.slow
 def test_compliments_dashboard_on_50k_matches_reference(client, make_tenant, make_user):
     tenant = make_tenant()
     users = [tenant.admin_id] + [make_user(tenant.company_id)[0] for _ in range(11)]

@@ -40,6 +40,7 @@ def mail_settings(settings, smtp_server):  # noqa: F811
     )
 
 
+@pytest.mark.slow
 def test_bulk_welcome_to_500_users_delivers_500_and_a_rerun_sends_none_twice(
     client,
     make_tenant,
@@ -85,6 +86,7 @@ def test_bulk_welcome_to_500_users_delivers_500_and_a_rerun_sends_none_twice(
     assert again.status_code == 400
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_bulk_run_delivers_to_everyone_and_twice_only_the_interrupted_one(
     make_tenant,
     settings,
@@ -148,6 +150,7 @@ def test_an_interrupted_send_goes_out_again_with_the_same_message_id(
         assert (record.status, record.attempts) == (EmailStatus.SENT, 2)
 
 
+@pytest.mark.slow
 def test_at_most_three_welcome_emails_per_user(client, make_tenant, settings, smtp_server):  # noqa: F811
     runtime.init(replace(settings, sync_wait_seconds=60))
     tenant = make_tenant()

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from app import db, runtime
 from app.features.wallets import service as wallets
 from app.features.wallets.service import REDEEMABLE_LIFETIME_MONTHS, add_months
@@ -24,6 +26,7 @@ def _credit(company_id: str, email: str, name: str, amount: int, expires_in: tim
         return user.id
 
 
+@pytest.mark.slow
 def test_expire_coins_dry_run_then_real_scoped_by_company(client, make_tenant, make_user, settings):
     runtime.init(replace(settings, sync_wait_seconds=30))
     platform = make_tenant("Platform", super_admin=True)

@@ -246,6 +246,7 @@ def test_ready_workers_turns_200_once_a_worker_beats_and_the_reconciler_ran(sett
     assert body["reconciler"]["last_success_age_seconds"] < 60
 
 
+@pytest.mark.slow
 def test_ready_is_503_naming_redis_when_redis_is_unreachable(settings, client, private_redis):
     private_redis.stop()
     response = client.get("/ready", headers={"X-Request-ID": "ready-probe-1"})

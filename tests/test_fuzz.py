@@ -122,6 +122,7 @@ def _fuzz(app: Any, headers: dict[str, str], examples: int, derandomize: bool) -
     return operations, failures
 
 
+@pytest.mark.slow
 def test_fuzz_every_operation(fuzz_target):
     app, headers = fuzz_target
     started = time.monotonic()

@@ -342,6 +342,7 @@ def test_seed_demo_refuses_to_run_in_production(app, settings):
         assert session.scalar(select(func.count()).select_from(Company)) == 0
 
 
+@pytest.mark.slow
 def test_the_demo_admin_is_a_company_admin_on_the_demo_domain(app, client):
     assert app.test_cli_runner().invoke(args=["seed-demo"]).exit_code == 0
     login = client.post("/auth/login", json={"email": "ana.souza@valorize.demo", "password": "valorize-demo"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from dataclasses import replace
 
+import pytest
 from sqlalchemy import func, select, text
 
 from app import db, runtime
@@ -101,6 +102,7 @@ def _assert_imported(company_id: str, count: int, admin_id: str) -> None:
         )
 
 
+@pytest.mark.slow
 def test_a_1000_row_file_through_preview_and_import(client, make_tenant, settings):
     runtime.init(replace(settings, sync_wait_seconds=60, import_send_invites=False))
     tenant = make_tenant(admin_email="boss@acme.com")
@@ -162,6 +164,7 @@ def test_a_respond_async_import_answers_202_and_the_result_is_at_jobs(client, ma
     assert _count(User, User.company_id == tenant.company_id) == 31
 
 
+@pytest.mark.slow
 def test_one_bad_confirmed_row_imports_nothing_and_names_it(client, make_tenant, settings):
     runtime.init(replace(settings, sync_wait_seconds=60, import_send_invites=False))
     tenant = make_tenant(admin_email="boss@acme.com")
@@ -213,6 +216,7 @@ def test_one_bad_confirmed_row_imports_nothing_and_names_it(client, make_tenant,
         kill_tree(process)
 
 
+@pytest.mark.slow
 def test_killing_the_worker_mid_import_leaves_one_copy_of_each_user(client, make_tenant, settings, worker):
     runtime.init(replace(settings, import_send_invites=False))
     tenant = make_tenant(admin_email="boss@acme.com")

@@ -16,6 +16,8 @@ from app.jobs.reconciler import reconcile
 from app.jobs.rq_plumbing import queue
 from tests.conftest import kill_tree, start_worker_process, wait_for
 
+pytestmark = pytest.mark.slow  # every test here starts a Redis or Postgres server, or a worker
+
 
 def _job(job_id: str) -> Job:
     with db.session_scope() as session:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import db, runtime
@@ -55,6 +56,7 @@ def test_metrics_report_jobs_queues_and_cron_successes(client, settings, worker)
     assert drained[("valorize_rq_queue_length", (("queue", "default"),))] == 0
 
 
+@pytest.mark.slow
 def test_metrics_say_when_redis_is_down(client, settings, private_redis):
     runtime.init(replace(runtime.settings(), metrics_token="scrape-secret"))
     private_redis.stop()

@@ -37,6 +37,7 @@ def _runs() -> list[CronRun]:
         return list(session.scalars(select(CronRun).order_by(CronRun.id)))
 
 
+@pytest.mark.slow
 def test_cron_run_reconcile_jobs_records_a_run_and_exits_0(settings):
     result = _cron("run", "reconcile-jobs")
     assert result.returncode == 0, result.stderr
@@ -46,6 +47,7 @@ def test_cron_run_reconcile_jobs_records_a_run_and_exits_0(settings):
     assert run.finished_at is not None and run.finished_at >= run.started_at
 
 
+@pytest.mark.slow
 def test_cron_run_of_a_failing_task_exits_1_and_records_why(settings):
     result = _cron("run", "probe-fail")
     assert result.returncode == 1
@@ -54,6 +56,7 @@ def test_cron_run_of_a_failing_task_exits_1_and_records_why(settings):
     assert (run.outcome, run.error) == ("failed", "RuntimeError: probe cron failure")
 
 
+@pytest.mark.slow
 def test_cron_run_of_an_unknown_task_exits_2_naming_the_known_ones(settings):
     result = _cron("run", "no-such-task")
     assert result.returncode == 2
@@ -61,6 +64,7 @@ def test_cron_run_of_an_unknown_task_exits_2_naming_the_known_ones(settings):
     assert _runs() == []
 
 
+@pytest.mark.slow
 def test_cron_list_prints_the_schedule():
     result = _cron("list")
     assert result.returncode == 0
@@ -69,6 +73,7 @@ def test_cron_list_prints_the_schedule():
     assert lines["prune-jobs"][:5] == ["17", "3", "*", "*", "*"]
 
 
+@pytest.mark.slow
 def test_serve_registers_each_task_once_even_when_started_twice(settings):
     for _ in range(2):
         result = _cron("serve", "--register-only")
@@ -89,6 +94,7 @@ def test_a_scheduled_run_executes_in_the_worker_and_is_recorded(settings, worker
     assert (run.task, run.trigger, run.outcome) == ("reconcile-jobs", "scheduler", "succeeded")
 
 
+@pytest.mark.slow
 def test_prune_jobs_deletes_only_finished_jobs_past_retention(settings):
     with db.session_scope() as session:
         ids = [enqueue(session, "probe.effect")[0].id for _ in range(3)]
@@ -116,6 +122,7 @@ def _status(job_id: str) -> str:
         return session.get_one(Job, job_id).status
 
 
+@pytest.mark.slow
 def test_sigterm_lets_the_running_job_finish_before_the_worker_exits(settings, private_redis):
     with db.session_scope() as session:
         job, _ = enqueue(session, "probe.effect", {"seconds": 3})
@@ -173,6 +180,7 @@ def test_profile_fills_unset_values_and_the_environment_wins():
     assert settings.database_url == "postgresql+psycopg2://u@h/db"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("entry", ["worker.py", "cron.py run reconcile-jobs"])
 def test_entry_points_refuse_to_start_on_a_bad_setting(settings, entry):  # settings: a full env
     env = subprocess_env(JOB_TIMEOUT_SECONDS="soon")
@@ -224,6 +232,7 @@ def test_create_company_command_refuses_an_unknown_timezone(app):
     assert "Mars/Olympus" in result.output
 
 
+@pytest.mark.slow
 def test_worker_logs_are_json_lines_carrying_job_id_and_worker(settings, private_redis, tmp_path):
     import json
 

@@ -24,6 +24,7 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_flask_help_lists_the_project_commands_without_any_configuration() -> None:
     result = _run([f"{PYTHON_BIN}/flask", "--app", "app", "--help"], NO_CONFIG)
     assert result.returncode == 0, result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from app import db
@@ -20,6 +21,7 @@ def _counts() -> dict[str, int]:
         }
 
 
+@pytest.mark.slow
 def test_seed_demo_is_idempotent_and_consistent(app, client):
     runner = app.test_cli_runner()
     first = runner.invoke(args=["seed-demo"])

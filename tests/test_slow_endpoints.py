@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
+import pytest
 from sqlalchemy import event
 
 from app import db, runtime
@@ -20,6 +21,7 @@ class _QueryCounter:
         self.count += 1
 
 
+@pytest.mark.slow
 def test_without_prefer_the_request_waits_and_answers_with_the_finished_job(client, make_tenant, settings):
     runtime.init(replace(settings, sync_wait_seconds=60))
     tenant = make_tenant(super_admin=True)  # runs a platform cron task

@@ -343,6 +343,7 @@ def test_vouchers_page_economy_page_and_operator_routes(client, make_tenant, mak
         assert economy.ledger_sum(session, tenant.company_id) == acct.balance_cents
 
 
+@pytest.mark.slow
 def test_seeded_demo_store_is_consistent(app, client, worker):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["seed-demo"])

@@ -8,6 +8,7 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 import time_machine
 from sqlalchemy import select, update
 
@@ -89,6 +90,7 @@ def test_ten_concurrent_runs_reset_each_company_exactly_once(settings):
     assert_ledger_consistent()
 
 
+@pytest.mark.slow
 def test_each_company_resets_on_its_own_local_day_and_hour_across_a_week(settings):
     zones = {
         "America/Sao_Paulo": 1,  # Monday

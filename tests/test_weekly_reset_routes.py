@@ -7,12 +7,15 @@ import subprocess
 import sys
 from dataclasses import replace
 
+import pytest
+
 from app import runtime
 from tests.conftest import ROOT, kill_tree, start_worker_process, subprocess_env
 from tests.recognition_helpers import assert_ledger_consistent
 from tests.test_weekly_reset_helpers import compliment_balances, make_company, resets, spend_allowance
 
 
+@pytest.mark.slow
 def test_operator_reset_answers_the_contract_body_once_per_week(client, make_tenant, make_user, settings):
     runtime.init(replace(settings, sync_wait_seconds=60))
     operator = make_tenant("Platform", super_admin=True)  # admin:manage_system: every company
@@ -72,6 +75,7 @@ def test_operator_reset_answers_the_contract_body_once_per_week(client, make_ten
     assert_ledger_consistent()
 
 
+@pytest.mark.slow
 def test_concurrent_cron_processes_reset_each_company_once(settings):
     # Four real processes (the ten-way race is in test_weekly_reset.py, with threads: the same
     # code path, without paying ten interpreter start-ups).

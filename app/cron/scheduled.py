@@ -29,4 +29,4 @@ def prune_jobs() -> dict[str, Any]:
         jobs_deleted = service.prune(session, timedelta(days=settings.job_retention_days))
         cutoff = db.utcnow() - timedelta(days=settings.cron_run_retention_days)
         runs = session.execute(delete(CronRun).where(CronRun.finished_at < cutoff))
-    return {"jobs_deleted": jobs_deleted, "cron_runs_deleted": int(runs.rowcount or 0)}
+    return {"jobs_deleted": jobs_deleted, "cron_runs_deleted": db.affected(runs)}

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from redis import Redis
 from rq import Worker
+from rq.worker import BaseWorker
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
@@ -159,7 +160,7 @@ def _ids_on_queue_lists(connection: Redis, queue_names: set[str]) -> set[str]:
 WORKER_STALE_SECONDS = 15
 
 
-def live_workers(connection: Redis) -> list[Worker]:
+def live_workers(connection: Redis) -> list[BaseWorker]:
     """Workers whose heartbeat is recent (RQ keeps a dead worker's key until its TTL runs out)."""
     cutoff = datetime.now(UTC) - timedelta(seconds=WORKER_STALE_SECONDS)
     return [

@@ -18,6 +18,7 @@ Guarantees, with RQ's at-least-once delivery underneath:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -36,7 +37,7 @@ from sqlalchemy.orm import Session
 from app import db, runtime
 from app.errors import DomainError
 from app.jobs.fairness import release_turns
-from app.jobs.models import ACTIVE_STATUSES, Job, JobStatus
+from app.jobs.models import ACTIVE_STATUSES, JOBS, Job, JobStatus
 from app.jobs.registry import BULK_QUEUES, Deferred, JobCanceled, JobContext, get_task
 from app.jobs.waiting import announce
 from app.logging import job_log_context
@@ -183,7 +184,7 @@ def _run_locked(control: Connection, job_id: str, started: Any) -> dict[str, Any
             .where(Job.id == job_id, Job.status == JobStatus.STARTED)
             .values(progress=percent, updated_at=func.clock_timestamp())
         )
-        if updated.rowcount != 1:
+        if db.affected(updated) != 1:
             raise JobCanceled(job_id)
 
     with job_log_context(job_id=job_id, company_id=started.company_id), db.new_session() as session:
@@ -241,13 +242,12 @@ def _next_turn(queue_name: str) -> None:
 
 def _mark(session: Session, job_id: str, **values: Any) -> bool:
     """Write the outcome in the task's transaction; False when the row is no longer ours (canceled)."""
-    jobs = Job.__table__
     stmt = (
-        jobs.update()
-        .where(jobs.c.id == job_id, jobs.c.status == JobStatus.STARTED)
+        JOBS.update()
+        .where(JOBS.c.id == job_id, JOBS.c.status == JobStatus.STARTED)
         .values(updated_at=func.clock_timestamp(), **values)
     )
-    return session.connection().execute(stmt).rowcount == 1
+    return db.affected(session.connection().execute(stmt)) == 1
 
 
 def _succeeded(result: Any) -> dict[str, Any]:
@@ -263,16 +263,38 @@ def _succeeded(result: Any) -> dict[str, Any]:
 def _deferred(deferral: Deferred) -> dict[str, Any]:
     return {
         "status": JobStatus.QUEUED,
-        "attempts": Job.__table__.c.attempts - 1,
+        "attempts": JOBS.c.attempts - 1,
         "error": deferral.note,
         "next_attempt_at": func.clock_timestamp() + timedelta(seconds=deferral.seconds),
     }
 
 
+def domain_error_result(exc: BaseException) -> dict[str, Any] | None:
+    """`{"error": {kind, code, message, details?, retry_after?}}` for a domain error (`kind` is its
+    class in app/errors.py, e.g. "Invalid"), kept as the failed job's `result` so the slow endpoints'
+    renderer (app/jobs/http.py) answers that error's status and code; None for any other exception."""
+    if not isinstance(exc, DomainError):
+        return None
+    kind = next(c.__name__ for c in type(exc).__mro__ if c.__module__ == DomainError.__module__)
+    info: dict[str, Any] = {"kind": kind, "code": exc.code, "message": exc.message}
+    if exc.details is not None:
+        try:
+            json.dumps(exc.details)
+            info["details"] = exc.details
+        except (TypeError, ValueError):
+            pass  # not JSON: the code and message still say what went wrong
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        info["retry_after"] = retry_after
+    return {"error": info}
+
+
 def _record_failure(control: Connection, job_id: str, exc: BaseException, *, permanent: bool) -> bool:
-    """Store the error; `failed` when no attempt is left (or it is permanent), else back to `queued`
-    with the backoff's `next_attempt_at`. Returns True when final."""
+    """Store the error (and a domain error's code, see `domain_error_result`); `failed` when no
+    attempt is left (or it is permanent), else back to `queued` with the backoff's
+    `next_attempt_at`. Returns True when final."""
     message = f"{type(exc).__name__}: {exc}"[:_ERROR_LIMIT]
+    result = domain_error_result(exc)
     base = runtime.settings().job_retry_backoff_seconds
     status = control.execute(
         text(
@@ -280,6 +302,7 @@ def _record_failure(control: Connection, job_id: str, exc: BaseException, *, per
             WITH final AS (SELECT :permanent OR attempts >= max_attempts AS yes FROM jobs WHERE id = :id)
             UPDATE jobs SET
               error = :error,
+              result = CAST(:result AS jsonb),
               updated_at = clock_timestamp(),
               status = CASE WHEN final.yes THEN 'failed' ELSE 'queued' END,
               finished_at = CASE WHEN final.yes THEN clock_timestamp() END,
@@ -290,7 +313,13 @@ def _record_failure(control: Connection, job_id: str, exc: BaseException, *, per
             RETURNING status
             """
         ),
-        {"error": message, "permanent": permanent, "id": job_id, "base": base},
+        {
+            "error": message,
+            "result": None if result is None else json.dumps(result),
+            "permanent": permanent,
+            "id": job_id,
+            "base": base,
+        },
     ).scalar()
     return status != JobStatus.QUEUED
 

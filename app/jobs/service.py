@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from app import db, runtime
 from app.jobs.fairness import release_turns
-from app.jobs.models import ACTIVE_STATUSES, Job, JobStatus, new_job_id
+from app.jobs.models import ACTIVE_STATUSES, JOBS, Job, JobStatus, new_job_id
 from app.jobs.publish import push_to_rq
 from app.jobs.registry import BULK_QUEUES, get_task
 from app.jobs.rq_plumbing import JSONJob
@@ -223,6 +223,6 @@ def prune(session: Session, older_than: timedelta) -> int:
     """Delete finished jobs older than the audit retention."""
     cutoff = db.utcnow() - older_than
     result = session.execute(
-        Job.__table__.delete().where(Job.status.not_in(ACTIVE_STATUSES), Job.finished_at < cutoff)
+        JOBS.delete().where(Job.status.not_in(ACTIVE_STATUSES), Job.finished_at < cutoff)
     )
-    return int(result.rowcount or 0)
+    return db.affected(result)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any, cast
 
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
@@ -56,6 +57,7 @@ def wait_for_job(session: Session, job: Job, timeout_seconds: float) -> Job:
             log.warning("cannot wait for job; answering with its current state", extra={"error": str(exc)})
             break
         if events:
-            last_seen = events[0][1][-1][0]
+            stream_events = cast(list[Any], events)  # [(stream, [(event id, fields), …])]
+            last_seen = stream_events[0][1][-1][0]
             session.refresh(job)  # an event arrived: now the row is worth reading
     return job

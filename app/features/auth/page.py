@@ -251,7 +251,7 @@ def submit() -> Any:
         return _render(410, form=False, error=texts["invalid_link"])
     session.commit()
     log.info("password set through the set-password page")
-    response = redirect(login_url(), code=303)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    done = redirect(login_url(), code=303)
+    done.headers["Cache-Control"] = "no-store"
+    done.headers["Referrer-Policy"] = "no-referrer"
+    return done

@@ -412,8 +412,7 @@ def role_names(session: Session, user_id: str) -> list[str]:
 def _name_of(session: Session, model: type[Department] | type[JobTitle], row_id: str | None) -> str | None:
     if row_id is None:
         return None
-    row = session.get(model, row_id)
-    return row.name if row is not None else None
+    return session.scalar(select(model.name).where(model.id == row_id))
 
 
 def user_info(session: Session, user: User) -> dict[str, Any]:

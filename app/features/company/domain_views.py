@@ -10,6 +10,7 @@ from app.api import BEARER, Blueprint, request_session
 from app.auth import current_user, require_any_permission, require_permission
 from app.features.company import domains as service
 from app.features.company.domain_schemas import DomainCreateBody, DomainSchema, DomainsReplaceBody
+from app.features.company.models import CompanyDomain
 
 blp = Blueprint(
     "company_domains",
@@ -27,7 +28,7 @@ class Domains(MethodView):
     @require_any_permission(PERMISSION, "users:create")
     @blp.response(200, DomainSchema(many=True))
     @blp.doc(security=BEARER)
-    def get(self) -> list[service.CompanyDomain]:
+    def get(self) -> list[CompanyDomain]:
         """The company's domains, oldest first."""
         return service.list_domains(request_session(), current_user().company_id)
 
@@ -36,7 +37,7 @@ class Domains(MethodView):
     @blp.response(200, DomainSchema(many=True))
     @blp.alt_response(400, description="Empty list or an invalid domain")
     @blp.doc(security=BEARER)
-    def put(self, body: dict[str, Any]) -> list[service.CompanyDomain]:
+    def put(self, body: dict[str, Any]) -> list[CompanyDomain]:
         """Replace the whole list (at least one domain)."""
         session = request_session()
         caller = current_user()
@@ -49,7 +50,7 @@ class Domains(MethodView):
     @blp.response(201, DomainSchema)
     @blp.alt_response(409, description="The domain already exists")
     @blp.doc(security=BEARER)
-    def post(self, body: dict[str, Any]) -> service.CompanyDomain:
+    def post(self, body: dict[str, Any]) -> CompanyDomain:
         """Add one domain (409 when the company already has it)."""
         session = request_session()
         caller = current_user()

@@ -7,15 +7,14 @@ once one exists, user creation and CSV import only accept addresses on a listed 
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from app.api import ApiError
-from app.db import Base, utcnow
+from app.errors import Conflict, Invalid, NotFound
 from app.features.audit import service as audit
-from app.ids import new_id
+from app.features.company.models import CompanyDomain
+from app.features.identity.models import Company
 
 # Labels of letters, digits and inner hyphens, at least one dot, a letter-only TLD.
 _DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -23,22 +22,11 @@ DUPLICATE_MESSAGE = "Domain already exists for this company"
 LAST_DOMAIN_MESSAGE = "Cannot remove the last domain of the company"
 
 
-class CompanyDomain(Base):
-    __tablename__ = "company_domains"
-    __table_args__ = (UniqueConstraint("company_id", "domain"),)
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    # The unique (company_id, domain) index also serves look-ups by company.
-    company_id: Mapped[str] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
-    domain: Mapped[str] = mapped_column(String(253))  # always lowercase
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
-
-
 def normalize_domain(raw: str) -> str:
-    """`" @Acme.COM "` -> `"acme.com"`; ApiError 400 when it is not a domain name."""
+    """`" @Acme.COM "` -> `"acme.com"`; Invalid (400) when it is not a domain name."""
     domain = raw.strip().lower().lstrip("@")
     if not _DOMAIN.match(domain):
-        raise ApiError(400, f"Invalid domain: {raw.strip()[:100]!r}", "INVALID_DOMAIN")
+        raise Invalid(f"Invalid domain: {raw.strip()[:100]!r}", "INVALID_DOMAIN")
     return domain
 
 
@@ -61,8 +49,6 @@ def email_domain_allowed(session: Session, company_id: str, email: str) -> bool:
 
 def _lock(session: Session, company_id: str) -> list[CompanyDomain]:
     """Lock the company's domain rows: the "not the last one" check must see every writer."""
-    from app.features.identity.models import Company  # identity imports this module lazily
-
     session.execute(select(Company.id).where(Company.id == company_id).with_for_update())
     return list_domains(session, company_id)
 
@@ -71,7 +57,7 @@ def add_domain(session: Session, company_id: str, raw: str, actor_id: str | None
     domain = normalize_domain(raw)
     existing = _lock(session, company_id)
     if any(d.domain == domain for d in existing):
-        raise ApiError(409, DUPLICATE_MESSAGE, "DOMAIN_ALREADY_EXISTS")
+        raise Conflict(DUPLICATE_MESSAGE, "DOMAIN_ALREADY_EXISTS")
     row = CompanyDomain(company_id=company_id, domain=domain)
     session.add(row)
     session.flush()
@@ -97,7 +83,7 @@ def replace_domains(
         if domain not in wanted:
             wanted.append(domain)
     if not wanted:
-        raise ApiError(400, "At least one domain is required", "VALIDATION_ERROR")
+        raise Invalid("At least one domain is required", "VALIDATION_ERROR")
     existing = _lock(session, company_id)
     have = {d.domain: d for d in existing}
     removed = [d for d in existing if d.domain not in wanted]
@@ -124,9 +110,9 @@ def remove_domain(session: Session, company_id: str, domain_id: str, actor_id: s
     existing = _lock(session, company_id)
     row = next((d for d in existing if d.id == domain_id), None)
     if row is None:
-        raise ApiError(404, "Domain not found")
+        raise NotFound("Domain not found")
     if len(existing) == 1:
-        raise ApiError(400, LAST_DOMAIN_MESSAGE, "LAST_DOMAIN")
+        raise Invalid(LAST_DOMAIN_MESSAGE, "LAST_DOMAIN")
     session.delete(row)
     session.flush()
     audit.record(

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
-from werkzeug.datastructures import FileStorage, MultiDict
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from app.api import ApiError
-from app.db import Base, utcnow
+from app.db import utcnow
+from app.errors import Invalid, NotFound
 from app.features.audit import service as audit
+from app.features.company.models import LOGO_EXTENSIONS, CompanyLogo
 from app.features.identity.models import Company
 
 LOGO_FIELD = "logo"
@@ -26,29 +25,10 @@ MAX_LOGO_BYTES = 5 * 1024 * 1024  # what valorize-api accepts (contract §9)
 # Room for the multipart boundaries and part headers around a file of the maximum size.
 MAX_REQUEST_BYTES = MAX_LOGO_BYTES + 64 * 1024
 PUBLIC_PREFIX = "/public/company-logos"
-_HASH_CHARS = 16  # 64 bits of the sha256 in the URL: enough to never collide for one company
 
 TOO_LARGE_MESSAGE = f"The logo is too large: the limit is {MAX_LOGO_BYTES // (1024 * 1024)} MB"
 UNSUPPORTED_MESSAGE = "Unsupported image type: the logo must be a PNG, JPEG or WebP image (not SVG)"
 NO_LOGO_MESSAGE = "The company has no logo"
-
-
-class CompanyLogo(Base):
-    __tablename__ = "company_logos"
-
-    company_id: Mapped[str] = mapped_column(
-        String(32), ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
-    )
-    content_type: Mapped[str] = mapped_column(String(32))
-    # Named `data`, not `bytes`: an attribute called `bytes` would shadow the builtin in this class.
-    data: Mapped[bytes] = mapped_column(LargeBinary)
-    sha256: Mapped[str] = mapped_column(String(64))  # hex
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
-
-    @property
-    def filename(self) -> str:
-        """The last URL segment: `<sha256 prefix>.<ext>`."""
-        return f"{self.sha256[:_HASH_CHARS]}.{_EXTENSIONS[self.content_type]}"
 
 
 @dataclass(frozen=True)
@@ -57,11 +37,10 @@ class ImageKind:
     extension: str
 
 
-PNG = ImageKind("image/png", "png")
-JPEG = ImageKind("image/jpeg", "jpg")
-WEBP = ImageKind("image/webp", "webp")
-_EXTENSIONS = {kind.content_type: kind.extension for kind in (PNG, JPEG, WEBP)}
-CONTENT_TYPES = tuple(_EXTENSIONS)
+PNG = ImageKind("image/png", LOGO_EXTENSIONS["image/png"])
+JPEG = ImageKind("image/jpeg", LOGO_EXTENSIONS["image/jpeg"])
+WEBP = ImageKind("image/webp", LOGO_EXTENSIONS["image/webp"])
+CONTENT_TYPES = tuple(LOGO_EXTENSIONS)
 
 
 def sniff_image(data: bytes) -> ImageKind | None:
@@ -76,27 +55,21 @@ def sniff_image(data: bytes) -> ImageKind | None:
     return None
 
 
-def too_large() -> ApiError:
+def too_large() -> Invalid:
     # 400 rather than 413: the contract lists "too large" among the upload's 400s.
-    return ApiError(400, TOO_LARGE_MESSAGE, "FILE_TOO_LARGE", {"maxBytes": MAX_LOGO_BYTES})
+    return Invalid(TOO_LARGE_MESSAGE, "FILE_TOO_LARGE", {"maxBytes": MAX_LOGO_BYTES})
 
 
-def read_upload(files: MultiDict[str, FileStorage]) -> tuple[bytes, ImageKind]:
-    """The one uploaded logo's bytes and type; ApiError 400 for anything else (nothing written)."""
-    uploads = list(files.items(multi=True))
-    if not files.getlist(LOGO_FIELD):
-        raise ApiError(400, f"Send the logo as a multipart/form-data file field '{LOGO_FIELD}'", "NO_FILE")
-    if len(uploads) > 1:
-        raise ApiError(400, "Send exactly one file: the logo", "TOO_MANY_FILES", {"files": len(uploads)})
-    data = files[LOGO_FIELD].stream.read(MAX_LOGO_BYTES + 1)  # never more than one byte past the limit
+def check_image(data: bytes) -> ImageKind:
+    """The logo's image type; Invalid (400) when it is empty, too large or not PNG/JPEG/WebP."""
     if not data:
-        raise ApiError(400, "The logo file is empty", "EMPTY_FILE")
+        raise Invalid("The logo file is empty", "EMPTY_FILE")
     if len(data) > MAX_LOGO_BYTES:
         raise too_large()
     kind = sniff_image(data)
     if kind is None:
-        raise ApiError(400, UNSUPPORTED_MESSAGE, "UNSUPPORTED_IMAGE_TYPE")
-    return data, kind
+        raise Invalid(UNSUPPORTED_MESSAGE, "UNSUPPORTED_IMAGE_TYPE")
+    return kind
 
 
 def public_path(company_id: str, filename: str) -> str:
@@ -109,7 +82,7 @@ def _lock_company(session: Session, company_id: str) -> Company:
     # populate_existing: what the lock returns wins over a copy loaded earlier in this session.
     company = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
     if company is None or not company.is_active:
-        raise ApiError(404, "Company not found")
+        raise NotFound("Company not found")
     return company
 
 
@@ -151,7 +124,7 @@ def delete_logo(session: Session, company_id: str, actor_id: str | None) -> None
     """Clear `logo_url` and drop the stored image; 404 when the company has no logo. Does not commit."""
     company = _lock_company(session, company_id)
     if not company.logo_url:
-        raise ApiError(404, NO_LOGO_MESSAGE, "NO_LOGO")
+        raise NotFound(NO_LOGO_MESSAGE, "NO_LOGO")
     previous_url = company.logo_url
     company.logo_url = None
     stored = session.get(CompanyLogo, company_id)

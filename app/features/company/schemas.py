@@ -7,9 +7,8 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.api import BaseSchema, UtcDateTime
+from app.api import HTTP_URL, BaseSchema, UtcDateTime
 from app.features.company.service import is_valid_timezone
-from app.features.users.schemas import HTTP_URL
 
 
 class CompanyInfoSchema(ma.Schema):

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from app.api import ApiError
 from app.db import utcnow
+from app.errors import NotFound
 from app.features.company.models import DEFAULT_RENEWAL_DAY, DEFAULT_WEEKLY_RENEWAL_AMOUNT, CompanySettings
 from app.features.identity.models import Company
 
@@ -27,7 +27,7 @@ def is_valid_timezone(name: str) -> bool:
 def get_company(session: Session, company_id: str) -> Company:
     company = session.get(Company, company_id)
     if company is None or not company.is_active:
-        raise ApiError(404, "Company not found")
+        raise NotFound("Company not found")
     return company
 
 

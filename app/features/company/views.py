@@ -9,11 +9,14 @@ from typing import Any, TypeVar
 
 from flask import Response, request
 from flask.views import MethodView
+from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Response as BaseResponse
 
 from app import runtime
 from app.api import BEARER, ApiError, Blueprint, cap_request_body, request_session
 from app.auth import current_user, login_required, require_permission
+from app.errors import Invalid
 from app.features.company import logos, service
 from app.features.company.logo_schemas import LogoDeletedSchema, LogoUploadSchema, LogoUrlSchema
 from app.features.company.models import CompanySettings
@@ -103,6 +106,17 @@ def _limit_logo_body(view: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _read_upload(files: MultiDict[str, FileStorage]) -> bytes:
+    """The one uploaded file's bytes (never more than one byte past the limit); Invalid (400) for
+    no file or several (nothing written)."""
+    uploads = list(files.items(multi=True))
+    if not files.getlist(logos.LOGO_FIELD):
+        raise Invalid(f"Send the logo as a multipart/form-data file field '{logos.LOGO_FIELD}'", "NO_FILE")
+    if len(uploads) > 1:
+        raise Invalid("Send exactly one file: the logo", "TOO_MANY_FILES", {"files": len(uploads)})
+    return files[logos.LOGO_FIELD].stream.read(logos.MAX_LOGO_BYTES + 1)
+
+
 @blp.route("/info/logo")
 class CompanyInfoLogo(MethodView):
     @require_permission("company:manage_settings")
@@ -116,8 +130,9 @@ class CompanyInfoLogo(MethodView):
         """Upload the company logo (multipart field `logo`); it replaces the previous one.
 
         Answers the logo's absolute public URL, also saved as the company's `logo_url`."""
-        # The parsed schema only holds the first file; the service also needs to see the others.
-        data, kind = logos.read_upload(request.files)
+        # The parsed schema only holds the first file; the others must be refused too.
+        data = _read_upload(request.files)
+        kind = logos.check_image(data)
         user = current_user()
         session = request_session()
         logo_url = logos.save_logo(
@@ -150,7 +165,7 @@ class CompanyInfoLogo(MethodView):
     }
 )
 @public_logos.alt_response(404, description="No such logo, or no longer the company's current one")
-def company_logo_file(company_id: str, filename: str) -> Response:
+def company_logo_file(company_id: str, filename: str) -> BaseResponse:
     """A company's logo image (no auth: the URL is what `logo_url` holds)."""
     logo = logos.find_public_logo(request_session(), company_id, filename)
     if logo is None:

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from app.api import ApiError
 from app.db import utcnow
+from app.errors import Invalid, NotFound
 from app.features.compliments.models import Compliment
 from app.features.compliments.timeago import time_ago
 from app.features.identity.models import Department, User
@@ -26,13 +26,13 @@ LEDGER_MESSAGE_PREVIEW = 100
 
 def validate_coins(coins: int) -> None:
     if not MIN_COINS <= coins <= MAX_COINS or coins % COIN_STEP:
-        raise ApiError(400, f"coins must be between {MIN_COINS} and {MAX_COINS}, in steps of {COIN_STEP}")
+        raise Invalid(f"coins must be between {MIN_COINS} and {MAX_COINS}, in steps of {COIN_STEP}")
 
 
 def validate_message(message: str) -> str:
     text = message.strip()
     if not MIN_MESSAGE <= len(text) <= MAX_MESSAGE:
-        raise ApiError(400, f"message must have between {MIN_MESSAGE} and {MAX_MESSAGE} characters")
+        raise Invalid(f"message must have between {MIN_MESSAGE} and {MAX_MESSAGE} characters")
     return text
 
 
@@ -61,24 +61,24 @@ def send_compliment(
 ) -> Compliment:
     """Debit the sender's allowance and credit the receiver's redeemable balance, with two ledger
     rows, in the caller's transaction. The balance check happens under the wallets' row locks, so
-    concurrent sends can never overdraw. Raises ApiError (nothing written) when anything is off."""
+    concurrent sends can never overdraw. Raises a domain error (nothing written) when anything is off."""
     validate_coins(coins)
     text = validate_message(message)
     if receiver_id == sender_id:
-        raise ApiError(400, "You cannot send a compliment to yourself", "SELF_COMPLIMENT")
+        raise Invalid("You cannot send a compliment to yourself", "SELF_COMPLIMENT")
     sender = session.scalars(
         select(User).where(User.id == sender_id, User.company_id == company_id, User.is_active.is_(True))
     ).first()
     if sender is None:
-        raise ApiError(404, "Sender not found")
+        raise NotFound("Sender not found")
     receiver = session.scalars(
         select(User).where(User.id == receiver_id, User.company_id == company_id, User.is_active.is_(True))
     ).first()
     if receiver is None:
-        raise ApiError(400, "The receiver must be an active user of your company", "INVALID_RECEIVER")
+        raise Invalid("The receiver must be an active user of your company", "INVALID_RECEIVER")
     value = values.active_value(session, company_id, value_id)
     if value is None:
-        raise ApiError(400, "The company value does not exist or is inactive", "INVALID_VALUE")
+        raise Invalid("The company value does not exist or is inactive", "INVALID_VALUE")
 
     moment = now or utcnow()
     compliment_id = new_id()

@@ -10,7 +10,7 @@ from flask.views import MethodView
 
 from app.api import BEARER, Blueprint, format_utc, request_session
 from app.auth import current_user, require_permission
-from app.features.dashboards import service
+from app.features.dashboards import present, service
 from app.features.dashboards.schemas import (
     ComplimentsDashboardSchema,
     DashboardStatsSchema,
@@ -18,6 +18,7 @@ from app.features.dashboards.schemas import (
     NetworkSchema,
     PeriodQuery,
 )
+from app.features.dashboards.scope import Scope, require_professional, resolve_scope
 from app.features.users import admin_service as users
 from app.features.users.admin_schemas import CountedRefSchema
 
@@ -45,8 +46,8 @@ def _iso(value: Any) -> Any:
     return value
 
 
-def _scope(query: dict[str, Any], *, plan_gated_filters: bool) -> service.Scope:
-    return service.resolve_scope(
+def _scope(query: dict[str, Any], *, plan_gated_filters: bool) -> Scope:
+    return resolve_scope(
         request_session(),
         current_user().company_id,
         query.get("startDate"),
@@ -67,7 +68,8 @@ class Stats(MethodView):
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Admin home: totals, active users, weekly counts and top values for the period."""
         # Contract §10: the admin home's department/job-title filters are PROFESSIONAL-only.
-        return _iso(service.dashboard_stats(request_session(), _scope(query, plan_gated_filters=True)))
+        stats = service.dashboard_stats(request_session(), _scope(query, plan_gated_filters=True))
+        return _iso(present.dashboard_stats(stats))
 
 
 @dashboard.route("/departments")
@@ -100,7 +102,7 @@ class ComplimentsDashboard(MethodView):
         """Overview, values, top users, departments, time patterns, insights, recent activity.
         The department/job-title filters work on every plan (contract §10)."""
         scope = _scope(query, plan_gated_filters=False)
-        return _iso(service.compliments_dashboard(request_session(), scope))
+        return _iso(present.compliments_dashboard(service.compliments_dashboard(request_session(), scope)))
 
 
 @compliments.route("/network")
@@ -113,10 +115,15 @@ class Network(MethodView):
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Who recognises whom: nodes (users) and links (sender -> receiver, count, messages)."""
         session = request_session()
-        company = service.company_of(session, current_user().company_id)
-        if company.plan != service.PROFESSIONAL:
-            raise service.plan_restriction("Compliments network", company.plan)
+        require_professional(session, current_user().company_id, "Compliments network")
         scope = _scope(query, plan_gated_filters=False)  # the whole route is gated above
-        if query.get("userIds"):
-            query["userIds"] = [u.strip() for u in query["userIds"].split(",") if u.strip()][:100]
-        return service.network(session, scope, query)
+        user_ids = [u.strip() for u in (query.get("userIds") or "").split(",") if u.strip()][:100]
+        result = service.network(
+            session,
+            scope,
+            department=query.get("department") or None,
+            user_ids=user_ids or None,
+            min_connections=query.get("minConnections") or 1,
+            limit=query.get("limit") or 50,
+        )
+        return present.network(result)

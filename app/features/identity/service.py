@@ -53,7 +53,6 @@ def create_company(
     admin_email: str,
     admin_name: str,
     timezone: str | None = None,
-    domains: list[str] | None = None,
     super_admin: bool = False,
 ) -> tuple[Company, User]:
     """A company with its default roles and a first user who is its Company Admin (everything
@@ -64,10 +63,6 @@ def create_company(
     session.add(company)
     session.flush()
     roles = create_default_roles(session, company)
-    if domains:
-        from app.features.company.domains import add_initial_domains  # lazy: avoids an import cycle
-
-        add_initial_domains(session, company.id, domains)
     admin = User(company_id=company.id, email=admin_email.strip().lower(), name=admin_name)
     session.add(admin)
     session.flush()

@@ -24,7 +24,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import rq_dashboard
-from flask import Flask, Response, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.signals import before_render_template
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from jinja2 import Template
@@ -35,6 +46,7 @@ from rq.serializers import JSONSerializer
 from rq.worker import BaseWorker
 from rq_dashboard import web as rq_dashboard_web
 from rq_dashboard.web import config as rq_dashboard_config
+from werkzeug.wrappers import Response as BaseResponse
 
 from app import logging as app_logging
 from app import runtime
@@ -105,7 +117,7 @@ def read_session(cookie: str | None) -> ConsoleSession | None:
     return ConsoleSession(data["u"], data["n"])
 
 
-def set_session_cookies(response: Response, session: ConsoleSession, cookie: str) -> None:
+def set_session_cookies(response: BaseResponse, session: ConsoleSession, cookie: str) -> None:
     ttl = runtime.settings().ops_session_ttl_seconds
     common: dict[str, Any] = {
         "max_age": ttl,
@@ -117,7 +129,7 @@ def set_session_cookies(response: Response, session: ConsoleSession, cookie: str
     response.set_cookie(CSRF_COOKIE, session.csrf_token, httponly=False, **common)
 
 
-def clear_session_cookies(response: Response) -> None:
+def clear_session_cookies(response: BaseResponse) -> None:
     for name in (SESSION_COOKIE, CSRF_COOKIE):
         response.delete_cookie(name, path=PREFIX, secure=request.is_secure, samesite="Strict")
 
@@ -158,7 +170,7 @@ def _refuse(status: int, message: str) -> Response:
     return response
 
 
-def guard() -> Response | None:
+def guard() -> BaseResponse | None:
     """Runs before every console request (rq-dashboard's and ours)."""
     if request.endpoint in PUBLIC:
         return None
@@ -232,30 +244,29 @@ def _dashboard_context(sender: Flask, template: Template, context: dict[str, Any
     context["ops_csrf_token"] = g.ops_session.csrf_token
 
 
-def no_store(response: Response) -> Response:
+def no_store(response: BaseResponse) -> BaseResponse:
     response.headers["Cache-Control"] = "no-store"
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response
 
 
-def init_app(app: Flask) -> None:
-    """Mount rq-dashboard and the console pages at /admin/rq, behind `guard`."""
-    from app.features.ops import console_views
-
+def init_app(app: Flask, pages: Blueprint) -> None:
+    """Mount rq-dashboard and our console `pages` (pages: login, logout, schedule) at
+    /admin/rq, behind `guard`."""
     # Jobs are stored with RQ's JSON serializer (app.jobs.rq_plumbing); rq-dashboard's default is pickle.
     rq_dashboard_config.serializer = JSONSerializer
-    rq_dashboard_web.Worker = _JSONWorkers  # type: ignore[misc]
+    rq_dashboard_web.Worker = _JSONWorkers
     # Shown in rq-dashboard's instance picker (host only); the connection itself is use_app_redis's.
     app.config["RQ_DASHBOARD_REDIS_URL"] = (_masked(runtime.settings().redis_url),)
     app.config["RQ_DASHBOARD_POLL_INTERVAL"] = 5000
     # Ours first: its templates (the footer override) win over rq-dashboard's.
-    app.register_blueprint(console_views.blp, url_prefix=PREFIX)
+    app.register_blueprint(pages, url_prefix=PREFIX)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=PREFIX)
-    app.before_request_funcs[console_views.blp.name] = [guard]
+    app.before_request_funcs[pages.name] = [guard]
     # Replaces rq-dashboard's own before_request (push_rq_connection): guard first, then our Redis.
     app.before_request_funcs[rq_dashboard.blueprint.name] = [guard, use_app_redis]
-    for name in (console_views.blp.name, rq_dashboard.blueprint.name):
+    for name in (pages.name, rq_dashboard.blueprint.name):
         app.after_request_funcs.setdefault(name, []).append(no_store)
     before_render_template.connect(_dashboard_context, app)
 

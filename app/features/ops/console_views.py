@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
-from app.api import ApiError, request_session
+from app.api import request_session
 from app.auth import decode_access_token
 from app.cron.history import schedule_status
 from app.db import utcnow
@@ -32,7 +33,7 @@ def login() -> Response:
 
 
 @blp.post("/login")
-def login_submit() -> Response:
+def login_submit() -> BaseResponse:
     """Email and password (the API's own login), or an access token posted once (Supabase users).
     The token is never put in a URL, a cookie or a log line: it only names the user."""
     if not console.same_origin():
@@ -46,8 +47,6 @@ def login_submit() -> Response:
         else:
             user = auth_service.authenticate_password(session, email, request.form.get("password", ""))
             operator = service.operator_from_user(session, user)
-    except ApiError as exc:
-        return _login_form(exc.status, exc.message, email)
     except DomainError as exc:
         return _login_form(403 if exc.code == "OPERATOR_REQUIRED" else 401, exc.message, email)
     session.commit()  # a password rehash, if any
@@ -66,7 +65,7 @@ def login_submit() -> Response:
 
 
 @blp.post("/logout")
-def logout() -> Response:
+def logout() -> BaseResponse:
     response = redirect(url_for("ops_console.login"), code=303)
     console.clear_session_cookies(response)
     return response

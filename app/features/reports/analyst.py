@@ -109,7 +109,7 @@ def analyse(input_: AnalysisInput) -> dict[str, Any]:
         charts.append(
             {
                 "type": "line",
-                "title": f"{'Total de ' + main_number if use_sum else 'Registros'} por mês",
+                "title": f"{'Total de ' + main_number if main_number is not None else 'Registros'} por mês",
                 "description": f"Evolução mensal pela coluna {date_name}.",
                 "columns": ["Mês", f"Total de {main_number}" if use_sum else "Registros"],
                 "data_rows": [

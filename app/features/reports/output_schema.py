@@ -214,7 +214,8 @@ def finish(doc: dict[str, Any], server_meta: dict[str, Any], warnings: list[str]
     normalised = normalise(doc, warnings)
     meta = normalised.get("meta")
     meta = dict(meta) if isinstance(meta, dict) else {}
-    model_warnings = meta.get("warnings") if isinstance(meta.get("warnings"), list) else []
+    raw_warnings = meta.get("warnings")
+    model_warnings = raw_warnings if isinstance(raw_warnings, list) else []
     meta.update(server_meta)
     meta["warnings"] = [str(w) for w in model_warnings if w is not None] + warnings
     normalised["meta"] = meta

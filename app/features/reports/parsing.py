@@ -25,6 +25,8 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+from openpyxl import load_workbook
+
 from app.features.users.csv_parsing import CsvError, decode
 
 PROFILE_VERSION = 2
@@ -138,8 +140,6 @@ def cell_text(value: Any) -> str:
 
 
 def _xlsx_rows(data: bytes, info: dict[str, Any]) -> Iterator[list[str]]:
-    from openpyxl import load_workbook  # heavy import, only for XLSX files
-
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:

@@ -883,7 +883,7 @@ def mark_emailed(session: Session, report: Report) -> None:
     session.flush()
 
 
-def dataset_id_of(report_id: str) -> Select[tuple[str]]:
+def dataset_id_of(report_id: str) -> Select[str]:
     return select(Report.dataset_id).where(Report.id == report_id)
 
 

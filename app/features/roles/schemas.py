@@ -1,11 +1,17 @@
-"""Shapes of /admin/roles (contract §8): every answer is `{success, data}`."""
+"""Shapes of /admin/roles (contract §8): every answer is `{success, data}`. The functions at the
+end build those bodies from what the service returns."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.api import BaseSchema, UtcDateTime
+from app.api import BaseSchema, UtcDateTime, page_fields
+from app.features.identity.models import Permission, Role, User
+from app.features.roles.service import Assignment, PermissionChange, RoleInfo
 
 _PERMISSION_NAMES = fields.List(
     fields.String(validate=validate.Length(min=1, max=64)), required=True, validate=validate.Length(max=100)
@@ -254,3 +260,149 @@ class _UserRoles(ma.Schema):
 class UserRolesResponse(ma.Schema):
     success = fields.Boolean()
     data = fields.Nested(_UserRoles)
+
+
+class RoleSummarySchema(ma.Schema):
+    id = fields.String()
+    name = fields.String()
+    description = fields.String(allow_none=True)
+
+
+class MyRolesDataSchema(ma.Schema):
+    permissions = fields.List(fields.String())
+    roles = fields.List(fields.Nested(RoleSummarySchema))
+
+
+class MyRolesResponse(ma.Schema):
+    success = fields.Boolean()
+    data = fields.Nested(MyRolesDataSchema)
+
+
+# --- the contract's bodies, from what the service returns -------------------------------------
+
+
+def ok(data: Any) -> dict[str, Any]:
+    """The envelope of every /admin/roles answer."""
+    return {"success": True, "data": data}
+
+
+def role_item(role: RoleInfo) -> dict[str, Any]:
+    return {
+        "id": role.id,
+        "name": role.name,
+        "description": role.description,
+        "companyId": role.company_id,
+        "usersCount": role.users_count,
+        "permissionsCount": role.permissions_count,
+        "createdAt": role.created_at,
+        "updatedAt": role.updated_at,
+    }
+
+
+def user_ref(user: User) -> dict[str, Any]:
+    return {"id": user.id, "name": user.name, "email": user.email, "avatar": user.avatar}
+
+
+def role_detail(role: RoleInfo) -> dict[str, Any]:
+    return {
+        **role_item(role),
+        "permissions": [
+            {"id": p.id, "name": p.name, "description": p.description, "category": p.category}
+            for p in role.permissions
+        ],
+        "users": [user_ref(u) for u in role.users],
+    }
+
+
+def roles_page(roles: list[RoleInfo], total: int, page: int, limit: int) -> dict[str, Any]:
+    return {
+        **ok([role_item(r) for r in roles]),
+        **page_fields(total, page, limit),
+        "pagination": {"total": total, "page": page, "limit": limit, "hasNextPage": page * limit < total},
+    }
+
+
+def users_page(users: list[User], total: int, page: int, limit: int) -> dict[str, Any]:
+    return {**ok([user_ref(u) for u in users]), **page_fields(total, page, limit)}
+
+
+def by_category(perms: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for perm in perms:
+        grouped.setdefault(perm["category"], []).append(perm)
+    return [{"category": c, "permissions": grouped[c]} for c in sorted(grouped)]
+
+
+def role_permissions(role_id: str, permissions: list[Permission]) -> dict[str, Any]:
+    perms = [{"id": p.id, "name": p.name, "category": p.category} for p in permissions]
+    return {"roleId": role_id, "categories": by_category(perms)}
+
+
+def permissions_added(change: PermissionChange) -> dict[str, Any]:
+    return {
+        "roleId": change.role_id,
+        "addedPermissions": change.added,
+        "totalPermissions": len(change.permissions),
+    }
+
+
+def permissions_removed(change: PermissionChange) -> dict[str, Any]:
+    return {
+        "roleId": change.role_id,
+        "removedPermissions": change.removed,
+        "totalPermissions": len(change.permissions),
+    }
+
+
+def permissions_replaced(change: PermissionChange) -> dict[str, Any]:
+    return {"roleId": change.role_id, "permissions": change.permissions}
+
+
+def catalogue(permissions: list[Permission]) -> dict[str, Any]:
+    perms = [{"name": p.name, "description": p.description, "category": p.category} for p in permissions]
+    return {"categories": by_category(perms), "total": len(perms)}
+
+
+def catalogue_with_usage(rows: list[tuple[Permission, bool]]) -> dict[str, Any]:
+    perms = [
+        {
+            "id": f"perm_{p.name}",
+            "name": p.name,
+            "description": p.description,
+            "category": p.category,
+            "inUse": in_use,
+        }
+        for p, in_use in rows
+    ]
+    return {"categories": by_category(perms), "total": len(perms)}
+
+
+def category_names(names: list[str]) -> dict[str, Any]:
+    return {"categories": names, "total": len(names)}
+
+
+def assignment(result: Assignment) -> dict[str, Any]:
+    failed = [{"userId": u, "reason": "Role is already assigned to user"} for u in result.already_held]
+    assigned = len(result.assigned)
+    return {
+        "successCount": assigned,
+        "failedCount": len(failed),
+        "failedAssignments": failed,
+        "summary": f"{assigned} user(s) assigned to role {result.role_name}, {len(failed)} failed",
+    }
+
+
+def role_ref(role: Role) -> dict[str, Any]:
+    return {
+        "id": role.id,
+        "name": role.name,
+        "description": role.description,
+        "companyId": role.company_id,
+        "createdAt": role.created_at,
+        "updatedAt": role.updated_at,
+    }
+
+
+def user_roles(user_id: str, roles: list[Role]) -> dict[str, Any]:
+    items = [role_ref(r) for r in roles]
+    return {"userId": user_id, "roles": items, "total": len(items)}

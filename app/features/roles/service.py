@@ -1,6 +1,7 @@
 """Roles of a company, their permissions and who holds them. Every query is scoped by company;
 a role or user of another company is "not found". Functions never commit; each mutation writes
-its audit entry in the caller's transaction.
+its audit entry in the caller's transaction. They return rows and plain values; the contract's
+shapes (`{success, data}`, camelCase, pages) are built by `schemas.py` and `views.py`.
 
 A caller can only hand out permissions they hold themselves (creating, editing or assigning a
 role), so a company admin cannot mint a role with `admin:manage_system` and take it."""
@@ -8,19 +9,55 @@ role), so a company admin cannot mint a role with `admin:manage_system` and take
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from app.api import page_fields
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.features.audit import service as audit
-from app.features.identity.authority import require_authority_over
 from app.features.identity.catalogue import PERMISSIONS
 from app.features.identity.models import Permission, Role, User, UserRole, role_permissions
 from app.features.identity.service import sync_permission_catalogue
+from app.features.roles.authority import require_authority_over
+
+
+@dataclass(frozen=True)
+class RoleInfo:
+    """A role with how many users hold it and how many permissions it has."""
+
+    id: str
+    name: str
+    description: str | None
+    company_id: str
+    users_count: int
+    permissions_count: int
+    created_at: datetime
+    updated_at: datetime
+    permissions: list[Permission] = field(default_factory=list)  # filled by role_detail
+    users: list[User] = field(default_factory=list)  # filled by role_detail
+
+
+@dataclass(frozen=True)
+class PermissionChange:
+    """What a change of a role's permissions did: the names added and removed, and what it holds now."""
+
+    role_id: str
+    added: list[str]
+    removed: list[str]
+    permissions: list[str]
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The outcome of giving a role to users: who got it, and who already had it."""
+
+    role_name: str
+    assigned: list[str]
+    already_held: list[str]
 
 
 def _role_not_found() -> NotFound:
@@ -51,29 +88,23 @@ def _permissions_count() -> Any:
     )
 
 
-def _role_item(role: Role, users_count: int, permissions_count: int) -> dict[str, Any]:
-    return {
-        "id": role.id,
-        "name": role.name,
-        "description": role.description,
-        "companyId": role.company_id,
-        "usersCount": int(users_count),
-        "permissionsCount": int(permissions_count),
-        "createdAt": role.created_at,
-        "updatedAt": role.updated_at,
-    }
-
-
-def _page(total: int, page: int, limit: int) -> dict[str, Any]:
-    return {
-        **page_fields(total, page, limit),
-        "pagination": {"total": total, "page": page, "limit": limit, "hasNextPage": page * limit < total},
-    }
+def _role_info(role: Role, users_count: int, permissions_count: int) -> RoleInfo:
+    return RoleInfo(
+        id=role.id,
+        name=role.name,
+        description=role.description,
+        company_id=role.company_id,
+        users_count=int(users_count),
+        permissions_count=int(permissions_count),
+        created_at=role.created_at,
+        updated_at=role.updated_at,
+    )
 
 
 def list_roles(
     session: Session, company_id: str, page: int, limit: int, search: str | None
-) -> dict[str, Any]:
+) -> tuple[list[RoleInfo], int]:
+    """One page of the company's roles by name, and how many match."""
     where = [Role.company_id == company_id]
     if search and search.strip():
         escaped = search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -86,7 +117,7 @@ def list_roles(
         .offset((page - 1) * limit)
         .limit(limit)
     ).all()
-    return {"success": True, "data": [_role_item(*r) for r in rows], **_page(total, page, limit)}
+    return [_role_info(*r) for r in rows], total
 
 
 def get_role(session: Session, company_id: str, role_id: str, *, lock: bool = False) -> Role:
@@ -99,7 +130,7 @@ def get_role(session: Session, company_id: str, role_id: str, *, lock: bool = Fa
     return role
 
 
-def role_with_counts(session: Session, company_id: str, role_id: str) -> dict[str, Any]:
+def role_with_counts(session: Session, company_id: str, role_id: str) -> RoleInfo:
     row = session.execute(
         select(Role, _users_count(), _permissions_count()).where(
             Role.id == role_id, Role.company_id == company_id
@@ -107,7 +138,7 @@ def role_with_counts(session: Session, company_id: str, role_id: str) -> dict[st
     ).first()
     if row is None:
         raise _role_not_found()
-    return _role_item(*row)
+    return _role_info(*row)
 
 
 def _role_permissions(session: Session, role_id: str) -> list[Permission]:
@@ -121,21 +152,17 @@ def _role_permissions(session: Session, role_id: str) -> list[Permission]:
     )
 
 
-def role_detail(session: Session, company_id: str, role_id: str) -> dict[str, Any]:
+def role_detail(session: Session, company_id: str, role_id: str) -> RoleInfo:
+    """The role with its permissions (by category, name) and its holders (by name)."""
     item = role_with_counts(session, company_id, role_id)
-    item["permissions"] = [
-        {"id": p.id, "name": p.name, "description": p.description, "category": p.category}
-        for p in _role_permissions(session, role_id)
-    ]
-    item["users"] = [
-        {"id": u.id, "name": u.name, "email": u.email, "avatar": u.avatar}
-        for u in session.scalars(
-            select(User)
-            .join(UserRole, UserRole.user_id == User.id)
-            .where(UserRole.role_id == role_id, User.company_id == company_id)
-            .order_by(User.name, User.id)
-        )
-    ]
+    users = session.scalars(
+        select(User)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role_id == role_id, User.company_id == company_id)
+        .order_by(User.name, User.id)
+    )
+    item.permissions.extend(_role_permissions(session, role_id))
+    item.users.extend(users)
     return item
 
 
@@ -185,7 +212,7 @@ def _lock_company_roles(session: Session, company_id: str) -> None:
 
 def create_role(
     session: Session, company_id: str, actor_id: str, caller_permissions: frozenset[str], body: dict[str, Any]
-) -> dict[str, Any]:
+) -> RoleInfo:
     name = body["name"].strip()
     ids = _resolve(session, body.get("permissionNames") or [])
     _forbid_escalation(ids, caller_permissions)
@@ -217,7 +244,7 @@ def _description(value: str | None) -> str | None:
 
 def update_role(
     session: Session, company_id: str, actor_id: str, role_id: str, body: dict[str, Any]
-) -> dict[str, Any]:
+) -> RoleInfo:
     _lock_company_roles(session, company_id)
     role = get_role(session, company_id, role_id, lock=True)
     before = {"name": role.name, "description": role.description}
@@ -273,19 +300,10 @@ def delete_role(session: Session, company_id: str, actor_id: str, role_id: str) 
     session.flush()
 
 
-def _categories(perms: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for perm in perms:
-        grouped.setdefault(perm["category"], []).append(perm)
-    return [{"category": c, "permissions": grouped[c]} for c in sorted(grouped)]
-
-
-def role_permission_categories(session: Session, company_id: str, role_id: str) -> dict[str, Any]:
+def permissions_of_role(session: Session, company_id: str, role_id: str) -> list[Permission]:
+    """The role's permissions, by category and name."""
     role = get_role(session, company_id, role_id)
-    perms = [
-        {"id": p.id, "name": p.name, "category": p.category} for p in _role_permissions(session, role.id)
-    ]
-    return {"roleId": role.id, "categories": _categories(perms)}
+    return _role_permissions(session, role.id)
 
 
 def _permission_names(session: Session, role_id: str) -> set[str]:
@@ -319,7 +337,7 @@ def add_permissions(
     caller_permissions: frozenset[str],
     role_id: str,
     names: list[str],
-) -> dict[str, Any]:
+) -> PermissionChange:
     role = get_role(session, company_id, role_id, lock=True)
     _require_authority_over_holders(
         session, company_id, actor_id, caller_permissions, role, "role.permissions_add"
@@ -344,7 +362,7 @@ def add_permissions(
             entity_id=role.id,
             changes={"added": added},
         )
-    return {"roleId": role.id, "addedPermissions": added, "totalPermissions": len(have) + len(added)}
+    return PermissionChange(role.id, added, [], sorted(have | set(added)))
 
 
 def remove_permissions(
@@ -354,7 +372,7 @@ def remove_permissions(
     caller_permissions: frozenset[str],
     role_id: str,
     names: list[str],
-) -> dict[str, Any]:
+) -> PermissionChange:
     role = get_role(session, company_id, role_id, lock=True)
     _require_authority_over_holders(
         session, company_id, actor_id, caller_permissions, role, "role.permissions_remove"
@@ -380,7 +398,7 @@ def remove_permissions(
             entity_id=role.id,
             changes={"removed": removed},
         )
-    return {"roleId": role.id, "removedPermissions": removed, "totalPermissions": len(have) - len(removed)}
+    return PermissionChange(role.id, [], removed, sorted(have - set(removed)))
 
 
 def replace_permissions(
@@ -390,7 +408,7 @@ def replace_permissions(
     caller_permissions: frozenset[str],
     role_id: str,
     names: list[str],
-) -> dict[str, Any]:
+) -> PermissionChange:
     role = get_role(session, company_id, role_id, lock=True)
     _require_authority_over_holders(
         session, company_id, actor_id, caller_permissions, role, "role.permissions_replace"
@@ -415,11 +433,11 @@ def replace_permissions(
             entity_id=role.id,
             changes={"added": added, "removed": removed},
         )
-    return {"roleId": role.id, "permissions": sorted(ids)}
+    return PermissionChange(role.id, added, removed, sorted(ids))
 
 
 def _touch(session: Session, role: Role) -> None:
-    role.updated_at = func.now()  # type: ignore[assignment]
+    role.updated_at = func.now()
     session.flush()
     session.refresh(role, ["updated_at"])
 
@@ -427,14 +445,13 @@ def _touch(session: Session, role: Role) -> None:
 # --- the catalogue ---------------------------------------------------------------------------
 
 
-def catalogue_info(session: Session) -> dict[str, Any]:
-    rows = session.scalars(select(Permission).order_by(Permission.category, Permission.name)).all()
-    perms = [{"name": p.name, "description": p.description, "category": p.category} for p in rows]
-    return {"categories": _categories(perms), "total": len(perms)}
+def catalogue(session: Session) -> list[Permission]:
+    """Every permission, by category and name."""
+    return list(session.scalars(select(Permission).order_by(Permission.category, Permission.name)))
 
 
-def catalogue_with_usage(session: Session, company_id: str) -> dict[str, Any]:
-    """Every permission, `inUse` when some role of the company holds it (one GROUP BY)."""
+def catalogue_with_usage(session: Session, company_id: str) -> list[tuple[Permission, bool]]:
+    """Every permission, with whether some role of the company holds it (one GROUP BY)."""
     used = (
         select(role_permissions.c.permission_id)
         .join(Role, Role.id == role_permissions.c.role_id)
@@ -446,23 +463,12 @@ def catalogue_with_usage(session: Session, company_id: str) -> dict[str, Any]:
         select(Permission, used.c.permission_id.is_not(None))
         .outerjoin(used, used.c.permission_id == Permission.id)
         .order_by(Permission.category, Permission.name)
-    ).all()
-    perms = [
-        {
-            "id": f"perm_{p.name}",
-            "name": p.name,
-            "description": p.description,
-            "category": p.category,
-            "inUse": bool(in_use),
-        }
-        for p, in_use in rows
-    ]
-    return {"categories": _categories(perms), "total": len(perms)}
+    ).tuples()
+    return [(permission, bool(in_use)) for permission, in_use in rows]
 
 
-def catalogue_categories(session: Session) -> dict[str, Any]:
-    names = sorted(set(session.scalars(select(Permission.category))))
-    return {"categories": names, "total": len(names)}
+def catalogue_categories(session: Session) -> list[str]:
+    return sorted(set(session.scalars(select(Permission.category))))
 
 
 # --- who holds which role ----------------------------------------------------------------------
@@ -475,7 +481,7 @@ def assign_role(
     caller_permissions: frozenset[str],
     role_id: str,
     user_ids: list[str],
-) -> dict[str, Any]:
+) -> Assignment:
     role = get_role(session, company_id, role_id, lock=True)
     _forbid_escalation(_permission_names(session, role.id), caller_permissions)
     wanted = list(dict.fromkeys(user_ids))
@@ -512,13 +518,7 @@ def assign_role(
             entity_id=role.id,
             changes={"userIds": new},
         )
-    failed = [{"userId": u, "reason": "Role is already assigned to user"} for u in wanted if u in holders]
-    return {
-        "successCount": len(new),
-        "failedCount": len(failed),
-        "failedAssignments": failed,
-        "summary": f"{len(new)} user(s) assigned to role {role.name}, {len(failed)} failed",
-    }
+    return Assignment(role.name, new, [u for u in wanted if u in holders])
 
 
 def unassign_role(
@@ -559,39 +559,39 @@ def unassign_role(
     )
 
 
-def assignable_users(session: Session, company_id: str) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(User)
-        .where(User.company_id == company_id, User.is_active.is_(True))
-        .order_by(User.name, User.id)
+def assignable_users(session: Session, company_id: str) -> list[User]:
+    return list(
+        session.scalars(
+            select(User)
+            .where(User.company_id == company_id, User.is_active.is_(True))
+            .order_by(User.name, User.id)
+        )
     )
-    return [{"id": u.id, "name": u.name, "email": u.email, "avatar": u.avatar} for u in rows]
 
 
-def roles_of_user(session: Session, company_id: str, user_id: str) -> dict[str, Any]:
+def roles_of(session: Session, company_id: str, user_id: str) -> list[Role]:
+    """The roles a user of the company holds, by name."""
+    return list(
+        session.scalars(
+            select(Role)
+            .join(UserRole, UserRole.role_id == Role.id)
+            .where(UserRole.user_id == user_id, Role.company_id == company_id)
+            .order_by(Role.name)
+        )
+    )
+
+
+def roles_of_user(session: Session, company_id: str, user_id: str) -> list[Role]:
+    """`roles_of`, NotFound when the user is not the company's."""
     if session.scalar(select(User.id).where(User.id == user_id, User.company_id == company_id)) is None:
         raise _user_not_found()
-    roles = session.scalars(
-        select(Role)
-        .join(UserRole, UserRole.role_id == Role.id)
-        .where(UserRole.user_id == user_id, Role.company_id == company_id)
-        .order_by(Role.name)
-    ).all()
-    items = [
-        {
-            "id": r.id,
-            "name": r.name,
-            "description": r.description,
-            "companyId": r.company_id,
-            "createdAt": r.created_at,
-            "updatedAt": r.updated_at,
-        }
-        for r in roles
-    ]
-    return {"userId": user_id, "roles": items, "total": len(items)}
+    return roles_of(session, company_id, user_id)
 
 
-def users_of_role(session: Session, company_id: str, role_id: str, page: int, limit: int) -> dict[str, Any]:
+def users_of_role(
+    session: Session, company_id: str, role_id: str, page: int, limit: int
+) -> tuple[list[User], int]:
+    """One page of a role's holders by name, and how many there are."""
     role = get_role(session, company_id, role_id)
     where = [UserRole.role_id == role.id, User.company_id == company_id]
     total = int(
@@ -608,7 +608,4 @@ def users_of_role(session: Session, company_id: str, role_id: str, page: int, li
         .offset((page - 1) * limit)
         .limit(limit)
     )
-    data = [{"id": u.id, "name": u.name, "email": u.email, "avatar": u.avatar} for u in rows]
-    page_info = _page(total, page, limit)
-    page_info.pop("pagination")
-    return {"success": True, "data": data, **page_info}
+    return list(rows), total

@@ -1,5 +1,5 @@
-"""/admin/roles/* (contract §8), envelope `{success, data}`. `GET /admin/roles/me` lives in the
-users feature. Static segments are registered before `/<role_id>` (Werkzeug ranks them first too)."""
+"""/admin/roles/* (contract §8), envelope `{success, data}`, `GET /admin/roles/me` included.
+Static segments are registered before `/<role_id>` (Werkzeug ranks them first too)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from flask.views import MethodView
 
 from app.api import BEARER, Blueprint, request_session
 from app.auth import current_user, require_permission
-from app.features.roles import service
+from app.features.roles import schemas, service
 from app.features.roles.schemas import (
     AssignResponse,
     AssignRoleBody,
     CatalogueResponse,
     CategoryNamesResponse,
+    MyRolesResponse,
     PageQuery,
     PermissionNamesBody,
     PermissionsAddedResponse,
@@ -38,8 +39,7 @@ blp = Blueprint(
 )
 
 
-def _ok(data: Any) -> dict[str, Any]:
-    return {"success": True, "data": data}
+_ok = schemas.ok
 
 
 @blp.route("")
@@ -50,9 +50,11 @@ class Roles(MethodView):
     @blp.doc(security=BEARER)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Roles of the company by name, with user and permission counts."""
-        return service.list_roles(
-            request_session(), current_user().company_id, query["page"], query["limit"], query.get("search")
+        page, limit = query["page"], query["limit"]
+        roles, total = service.list_roles(
+            request_session(), current_user().company_id, page, limit, query.get("search")
         )
+        return schemas.roles_page(roles, total, page, limit)
 
     @require_permission("roles:create")
     @blp.arguments(RoleCreateBody)
@@ -65,7 +67,7 @@ class Roles(MethodView):
         caller = current_user()
         role = service.create_role(session, caller.company_id, caller.id, caller.permissions, body)
         session.commit()
-        return _ok(role)
+        return _ok(schemas.role_item(role))
 
 
 @blp.route("/assign-role")
@@ -83,7 +85,20 @@ class AssignRole(MethodView):
             session, caller.company_id, caller.id, caller.permissions, body["roleId"], body["userIds"]
         )
         session.commit()
-        return _ok(result)
+        return _ok(schemas.assignment(result))
+
+
+@blp.route("/me")
+class MyRoles(MethodView):
+    @require_permission("roles:read")
+    @blp.response(200, MyRolesResponse)
+    @blp.alt_response(403, description="Missing roles:read")
+    @blp.doc(security=BEARER)
+    def get(self) -> dict[str, Any]:
+        """The caller's permissions and roles (the admin sidebar reads `data.roles`)."""
+        caller = current_user()
+        roles = service.roles_of(request_session(), caller.company_id, caller.id)
+        return _ok({"permissions": sorted(caller.permissions), "roles": roles})
 
 
 @blp.route("/users/list")
@@ -93,7 +108,8 @@ class AssignableUsers(MethodView):
     @blp.doc(security=BEARER)
     def get(self) -> dict[str, Any]:
         """Every active user of the company (the "add user to role" picker)."""
-        return _ok(service.assignable_users(request_session(), current_user().company_id))
+        users = service.assignable_users(request_session(), current_user().company_id)
+        return _ok([schemas.user_ref(u) for u in users])
 
 
 @blp.route("/users/<user_id>/roles")
@@ -104,7 +120,8 @@ class UserRoles(MethodView):
     @blp.doc(security=BEARER)
     def get(self, user_id: str) -> dict[str, Any]:
         """The roles a user holds."""
-        return _ok(service.roles_of_user(request_session(), current_user().company_id, user_id))
+        roles = service.roles_of_user(request_session(), current_user().company_id, user_id)
+        return _ok(schemas.user_roles(user_id, roles))
 
 
 @blp.route("/users/<user_id>/roles/<role_id>")
@@ -129,7 +146,7 @@ class PermissionsInfo(MethodView):
     @blp.doc(security=BEARER)
     def get(self) -> dict[str, Any]:
         """The permission catalogue by category (role-creation picker and tooltips)."""
-        return _ok(service.catalogue_info(request_session()))
+        return _ok(schemas.catalogue(service.catalogue(request_session())))
 
 
 @blp.route("/system/permissions")
@@ -139,7 +156,8 @@ class SystemPermissions(MethodView):
     @blp.doc(security=BEARER)
     def get(self) -> dict[str, Any]:
         """The catalogue with `id` = perm_<name> and `inUse` by some role of the company."""
-        return _ok(service.catalogue_with_usage(request_session(), current_user().company_id))
+        rows = service.catalogue_with_usage(request_session(), current_user().company_id)
+        return _ok(schemas.catalogue_with_usage(rows))
 
 
 @blp.route("/system/permissions/categories")
@@ -149,7 +167,7 @@ class PermissionCategories(MethodView):
     @blp.doc(security=BEARER)
     def get(self) -> dict[str, Any]:
         """The permission category names (the route the frontend defines)."""
-        return _ok(service.catalogue_categories(request_session()))
+        return _ok(schemas.category_names(service.catalogue_categories(request_session())))
 
 
 @blp.route("/system/categories")
@@ -159,7 +177,7 @@ class SystemCategories(MethodView):
     @blp.doc(security=BEARER)
     def get(self) -> dict[str, Any]:
         """The same list under the old backend's path."""
-        return _ok(service.catalogue_categories(request_session()))
+        return _ok(schemas.category_names(service.catalogue_categories(request_session())))
 
 
 @blp.route("/<role_id>")
@@ -170,7 +188,9 @@ class Role(MethodView):
     @blp.doc(security=BEARER)
     def get(self, role_id: str) -> dict[str, Any]:
         """A role with its permissions and users."""
-        return _ok(service.role_detail(request_session(), current_user().company_id, role_id))
+        return _ok(
+            schemas.role_detail(service.role_detail(request_session(), current_user().company_id, role_id))
+        )
 
     @require_permission("roles:update")
     @blp.arguments(RoleUpdateBody)
@@ -184,7 +204,7 @@ class Role(MethodView):
         caller = current_user()
         role = service.update_role(session, caller.company_id, caller.id, role_id, body)
         session.commit()
-        return _ok(role)
+        return _ok(schemas.role_item(role))
 
     @require_permission("roles:delete")
     @blp.response(200, SuccessResponse)
@@ -209,9 +229,11 @@ class RoleUsers(MethodView):
     @blp.doc(security=BEARER)
     def get(self, query: dict[str, Any], role_id: str) -> dict[str, Any]:
         """Holders of a role, paginated (the route the frontend defines)."""
-        return service.users_of_role(
-            request_session(), current_user().company_id, role_id, query["page"], query["limit"]
+        page, limit = query["page"], query["limit"]
+        users, total = service.users_of_role(
+            request_session(), current_user().company_id, role_id, page, limit
         )
+        return schemas.users_page(users, total, page, limit)
 
 
 @blp.route("/<role_id>/permissions")
@@ -222,7 +244,8 @@ class RolePermissions(MethodView):
     @blp.doc(security=BEARER)
     def get(self, role_id: str) -> dict[str, Any]:
         """The role's permissions grouped by category."""
-        return _ok(service.role_permission_categories(request_session(), current_user().company_id, role_id))
+        permissions = service.permissions_of_role(request_session(), current_user().company_id, role_id)
+        return _ok(schemas.role_permissions(role_id, permissions))
 
     @require_permission("roles:manage_permissions")
     @blp.arguments(PermissionNamesBody)
@@ -236,7 +259,7 @@ class RolePermissions(MethodView):
             session, caller.company_id, caller.id, caller.permissions, role_id, body["permissionNames"]
         )
         session.commit()
-        return _ok(result)
+        return _ok(schemas.permissions_added(result))
 
     @require_permission("roles:manage_permissions")
     @blp.arguments(PermissionNamesBody)
@@ -250,7 +273,7 @@ class RolePermissions(MethodView):
             session, caller.company_id, caller.id, caller.permissions, role_id, body["permissionNames"]
         )
         session.commit()
-        return _ok(result)
+        return _ok(schemas.permissions_removed(result))
 
     @require_permission("roles:manage_permissions")
     @blp.arguments(PermissionNamesBody)
@@ -264,4 +287,4 @@ class RolePermissions(MethodView):
             session, caller.company_id, caller.id, caller.permissions, role_id, body["permissionNames"]
         )
         session.commit()
-        return _ok(result)
+        return _ok(schemas.permissions_replaced(result))

@@ -68,7 +68,7 @@ class CatalogQuery:
 
 
 def list_catalog(session: Session, company_id: str, q: CatalogQuery) -> tuple[list[Prize], int]:
-    stmt: Select[tuple[Prize]] = select(Prize).where(visible_to(company_id), redeemable_now())
+    stmt: Select[Prize] = select(Prize).where(visible_to(company_id), redeemable_now())
     if q.category:
         stmt = stmt.where(Prize.category == q.category)
     if q.search:

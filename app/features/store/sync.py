@@ -4,9 +4,9 @@ provider no longer offers deactivated. Idempotent: a second run changes nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
@@ -76,12 +76,17 @@ def sync_catalogue(session: Session) -> dict[str, Any]:
     if gone:
         session.execute(update(VoucherProduct).where(VoucherProduct.id.in_(gone)).values(is_active=False))
         deactivated_prizes = int(
-            session.execute(
-                update(Prize)
-                .where(
-                    Prize.voucher_product_id.in_(gone), Prize.company_id.is_(None), Prize.is_active.is_(True)
-                )
-                .values(is_active=False)
+            cast(
+                CursorResult[Any],
+                session.execute(
+                    update(Prize)
+                    .where(
+                        Prize.voucher_product_id.in_(gone),
+                        Prize.company_id.is_(None),
+                        Prize.is_active.is_(True),
+                    )
+                    .values(is_active=False)
+                ),
             ).rowcount
             or 0
         )

@@ -21,11 +21,13 @@ from app.features.auth import service as auth_service
 from app.features.company import domains
 from app.features.compliments.models import Compliment
 from app.features.emails import service as emails
-from app.features.identity.authority import require_authority_over
 from app.features.identity.catalogue import EMPLOYEE_ROLE
 from app.features.identity.models import Department, JobTitle, User
+from app.features.roles.authority import require_authority_over
 from app.features.wallets.models import BalanceType, TransactionType, Wallet, WalletTransaction
 from app.features.wallets.service import create_user_with_wallet
+from app.jobs import enqueue
+from app.jobs.registry import get_task
 
 WELCOME_EMAIL_KIND = "users.send_welcome_email"
 RESET_LINK_TTL = timedelta(hours=24)
@@ -47,7 +49,7 @@ def _not_found() -> NotFound:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _item_query() -> Select[Any]:
+def _item_query() -> Select[User, str, str, str, str]:
     return (
         select(User, Department.id, Department.name, JobTitle.id, JobTitle.name)
         .outerjoin(Department, Department.id == User.department_id)
@@ -249,8 +251,6 @@ def create_user(session: Session, company_id: str, actor_id: str, body: dict[str
         user.is_active = False
     link = job_id = None
     if body.get("sendEmail"):
-        from app.jobs import enqueue  # the email feature registers the task kind
-
         job, _ = enqueue(
             session, WELCOME_EMAIL_KIND, {"user_id": user.id}, company_id=company_id, requested_by=actor_id
         )
@@ -279,8 +279,6 @@ def create_user(session: Session, company_id: str, actor_id: str, body: dict[str
 
 def _require_welcome_email_task() -> None:
     """Refuse before writing anything when no worker task can send the email (503, not 500)."""
-    from app.jobs.registry import get_task
-
     try:
         get_task(WELCOME_EMAIL_KIND)
     except LookupError:

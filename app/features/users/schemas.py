@@ -5,9 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.api import BaseSchema, UtcDateTime
-
-HTTP_URL = validate.URL(relative=False, schemes={"http", "https"}, error="Must be an http(s) URL")
+from app.api import HTTP_URL, BaseSchema, UtcDateTime
 
 
 class ProfileSchema(ma.Schema):
@@ -50,19 +48,3 @@ class MyBalanceSchema(ma.Schema):
 class PermissionsResponse(ma.Schema):
     success = fields.Boolean()
     data = fields.List(fields.String())
-
-
-class RoleSummarySchema(ma.Schema):
-    id = fields.String()
-    name = fields.String()
-    description = fields.String(allow_none=True)
-
-
-class MyRolesDataSchema(ma.Schema):
-    permissions = fields.List(fields.String())
-    roles = fields.List(fields.Nested(RoleSummarySchema))
-
-
-class MyRolesResponse(ma.Schema):
-    success = fields.Boolean()
-    data = fields.Nested(MyRolesDataSchema)

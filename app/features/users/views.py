@@ -1,4 +1,4 @@
-"""The caller's profile, balance, permissions (contract §4) and `GET /admin/roles/me` (§8)."""
+"""The caller's profile, balance and permissions (contract §4)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,17 @@ from typing import Any
 from flask.views import MethodView
 
 from app.api import BEARER, Blueprint, request_session
-from app.auth import current_user, login_required, require_permission
+from app.auth import current_user, login_required
 from app.features.users import service
 from app.features.users.schemas import (
     MyBalanceSchema,
-    MyRolesResponse,
     PermissionsResponse,
     ProfileResponse,
     ProfileUpdateBody,
 )
+from app.features.wallets.service import get_balances  # the wallets feature owns balances
 
 blp = Blueprint("users", __name__, url_prefix="/users", description="The caller's profile and balance")
-# Only `/admin/roles/me` lives here; the admin roles feature owns the rest of /admin/roles.
-roles_me = Blueprint(
-    "roles-me", __name__, url_prefix="/admin/roles", description="The caller's roles and permissions"
-)
 
 
 @blp.route("/profile")
@@ -58,8 +54,6 @@ class MyBalance(MethodView):
     @blp.doc(security=BEARER)
     def get(self) -> dict[str, int]:
         """The caller's compliment (to give) and redeemable (received) balances."""
-        from app.features.wallets.service import get_balances  # the wallets feature owns balances
-
         compliment, redeemable = get_balances(request_session(), current_user().id)
         return {"complimentBalance": compliment, "redeemableBalance": redeemable}
 
@@ -72,16 +66,3 @@ class MyPermissions(MethodView):
     def get(self) -> dict[str, Any]:
         """The names of every permission the caller holds."""
         return {"success": True, "data": sorted(current_user().permissions)}
-
-
-@roles_me.route("/me")
-class MyRoles(MethodView):
-    @require_permission("roles:read")
-    @roles_me.response(200, MyRolesResponse)
-    @roles_me.alt_response(403, description="Missing roles:read")
-    @roles_me.doc(security=BEARER)
-    def get(self) -> dict[str, Any]:
-        """The caller's permissions and roles (the admin sidebar reads `data.roles`)."""
-        caller = current_user()
-        roles = service.roles_of(request_session(), caller.company_id, caller.id)
-        return {"success": True, "data": {"permissions": sorted(caller.permissions), "roles": roles}}

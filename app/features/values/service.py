@@ -8,7 +8,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.api import ApiError
+from app.errors import Conflict, Invalid, NotFound
 from app.features.values.models import MAX_ACTIVE_VALUES, CompanyValue
 
 EDITABLE = ("title", "description", "example", "icon_name", "icon_color")
@@ -34,7 +34,7 @@ def get_value(session: Session, company_id: str, value_id: int) -> CompanyValue:
         select(CompanyValue).where(CompanyValue.id == value_id, CompanyValue.company_id == company_id)
     ).first()
     if value is None:
-        raise ApiError(404, "Company value not found")
+        raise NotFound("Company value not found")
     return value
 
 
@@ -61,8 +61,7 @@ def _active_count(session: Session, company_id: str) -> int:
 
 def _check_room(session: Session, company_id: str) -> None:
     if _active_count(session, company_id) >= MAX_ACTIVE_VALUES:
-        raise ApiError(
-            409,
+        raise Conflict(
             f"A company can have at most {MAX_ACTIVE_VALUES} active values: "
             "deactivate one before adding or reactivating another",
             "ACTIVE_VALUES_LIMIT",
@@ -78,8 +77,8 @@ def _title_taken(session: Session, company_id: str, title: str, exclude_id: int 
     return session.scalar(query) is not None
 
 
-def _duplicate() -> ApiError:
-    return ApiError(409, DUPLICATE_MESSAGE, "DUPLICATE_VALUE")
+def _duplicate() -> Conflict:
+    return Conflict(DUPLICATE_MESSAGE, "DUPLICATE_VALUE")
 
 
 def _flush(session: Session) -> None:
@@ -138,7 +137,7 @@ def reorder_values(session: Session, company_id: str, ordered_ids: list[int]) ->
     """`order` = position + 1 for the ids given (all must belong to the company)."""
     _lock_company_values(session, company_id)
     if len(set(ordered_ids)) != len(ordered_ids):
-        raise ApiError(400, "ordered_ids must not repeat an id")
+        raise Invalid("ordered_ids must not repeat an id")
     values = {
         value.id: value
         for value in session.scalars(
@@ -149,8 +148,8 @@ def reorder_values(session: Session, company_id: str, ordered_ids: list[int]) ->
     }
     unknown = [value_id for value_id in ordered_ids if value_id not in values]
     if unknown:
-        raise ApiError(
-            400, f"Values not found in this company: {', '.join(map(str, unknown))}", details={"ids": unknown}
+        raise Invalid(
+            f"Values not found in this company: {', '.join(map(str, unknown))}", details={"ids": unknown}
         )
     for position, value_id in enumerate(ordered_ids):
         values[value_id].order = position + 1

@@ -2,7 +2,7 @@
 
 The slow ones run as jobs through `respond_when_done`: `Prefer: respond-async` → 202 + job id at
 once; otherwise the request waits for the job (up to SYNC_WAIT_SECONDS) and answers the contract's
-synchronous body, or 202 + job id when the bound runs out.
+synchronous body, or 202 + job id when the bound runs out (a failed job: `app/jobs/http.py:job_answer`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from flask import Response, jsonify
 from flask.views import MethodView
 
-from app.api import Blueprint, error_response, idempotency_key, request_session
+from app.api import Blueprint, idempotency_key, request_session
 from app.auth import current_user, require_permission
 from app.features.wallets import periodic
 from app.features.wallets.management_schemas import (
@@ -39,12 +39,6 @@ management_blp = Blueprint(
     url_prefix="/admin/wallet-management",
     description="Operator: coin expiry and expiration report",
 )
-
-
-def _job_failed(job: Job) -> Response | None:
-    if job.status == "succeeded":
-        return None
-    return error_response(500, f"The job {job.id} {job.status}: {job.error or 'no result'}", "JOB_FAILED")
 
 
 def _company_scope() -> str | None:
@@ -86,9 +80,6 @@ class ResetWeeklyBalance(MethodView):
 
 
 def _render_reset(job: Job, company_id: str | None, user_id: str) -> Response:
-    failed = _job_failed(job)
-    if failed is not None:
-        return failed
     result: dict[str, Any] = job.result or {}
     if company_id:
         [company] = result["companies"]
@@ -142,9 +133,6 @@ class ExpireCoins(MethodView):
 
 
 def _render_expiry(job: Job) -> Response:
-    failed = _job_failed(job)
-    if failed is not None:
-        return failed
     data: dict[str, Any] = job.result or {}
     verb = "would expire" if data.get("dryRun") else "expired"
     message = f"{data.get('totalCoinsExpired', 0)} coins of {data.get('usersAffected', 0)} users {verb}"

@@ -24,7 +24,6 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from app.api import ApiError
 from app.db import utcnow
 from app.errors import Conflict, Invalid
 from app.features.company.models import DEFAULT_WEEKLY_RENEWAL_AMOUNT, CompanySettings
@@ -38,9 +37,8 @@ URGENT_EXPIRATION_DAYS = 7
 INITIAL_ALLOWANCE_REASON = "Initial weekly allowance"
 
 
-class InsufficientBalance(ApiError):
-    def __init__(self, message: str) -> None:
-        super().__init__(400, message, "INSUFFICIENT_BALANCE")
+class InsufficientBalance(Invalid):
+    default_code = "INSUFFICIENT_BALANCE"
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -534,7 +532,8 @@ def expiring_coins(session: Session, wallet_id: str, now: datetime | None = None
                 "source": lot.reason,
             }
         )
-    return ExpiringCoins(int(sums[0]), int(sums[1]), int(sums[2]) > 0, details)
+    in_30, in_90, urgent = (int(total or 0) for total in sums)  # each is coalesced to 0
+    return ExpiringCoins(in_30, in_90, urgent > 0, details)
 
 
 def list_transactions(
