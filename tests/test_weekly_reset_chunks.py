@@ -113,7 +113,7 @@ def _lock_waits(statement: str = "%") -> int:
         )
 
 
-RESET_CHUNK_SQL = "%WITH chunk AS%"
+RESET_CHUNK_SQL = "%WITH targets AS%"
 
 
 def _compliment(session: Session, company_id: str, value_id: int, sender: str, receiver: str) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time as clock
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -67,6 +68,8 @@ class ResetOutcome:
     applied: bool  # False: this week's reset had already happened
     wallets_changed: int  # by this run (a resumed reset counts only what it did itself)
     chunks: int = 0
+    # The longest chunk transaction (begin to commit): no wallet row stays locked longer.
+    longest_chunk_seconds: float = 0.0
 
 
 @dataclass
@@ -160,41 +163,48 @@ _CREATE_MISSING_WALLETS = text(
     """
 )
 
-# One chunk: the next :size wallets of the company after :after (id order), of which those of
-# active users not at the allowance are locked (id order, like every other multi-wallet lock), set
-# to it, and given one RESET row with their previous balance. A wallet a compliment holds is
-# waited for and read after its commit, so the RESET row starts from the spent balance.
+# The next chunk's bounds: (its last wallet id, how many wallets it has), at most :size wallets of
+# the company after :after in id order (an index-only scan of (company_id, id)).
+_NEXT_CHUNK = text(
+    """
+    SELECT max(id) AS last_id, count(*) AS wallets FROM (
+        SELECT id FROM wallets
+        WHERE company_id = :company_id AND id > :after
+        ORDER BY id
+        LIMIT :size
+    ) chunk
+    """
+)
+
+# One chunk, the company's wallets in (:after, :last]: those of active users not at the allowance
+# are locked (id order, like every other multi-wallet lock), set to it, and given one RESET row
+# with their previous balance. A wallet a compliment holds is waited for and read after its
+# commit, so its RESET row starts from the spent balance. Every lookup is by index: the range
+# (not a list of ids) uses (company_id, id), and the user is looked up per wallet (a join would
+# let the planner hash the company's every user for each chunk).
 _RESET_CHUNK = text(
     """
-    WITH chunk AS (
-        SELECT w.id FROM wallets w
-        WHERE w.company_id = :company_id AND w.id > :after
-        ORDER BY w.id
-        LIMIT :size
-    ), targets AS (
+    WITH targets AS (
         SELECT w.id, w.compliment_balance AS previous
-        FROM wallets w JOIN users u ON u.id = w.user_id
-        WHERE w.id IN (SELECT id FROM chunk) AND u.is_active AND w.compliment_balance <> :amount
+        FROM wallets w
+        WHERE w.company_id = :company_id AND w.id > :after AND w.id <= :last
+          AND w.compliment_balance <> :amount
+          AND (SELECT u.is_active FROM users u WHERE u.id = w.user_id)
         ORDER BY w.id
         FOR UPDATE OF w
     ), changed AS (
         UPDATE wallets w SET compliment_balance = :amount, updated_at = :now
         FROM targets t
-        WHERE w.id = t.id
+        WHERE w.id = t.id AND w.company_id = :company_id AND w.id > :after AND w.id <= :last
         RETURNING w.id, w.company_id, t.previous
-    ), written AS (
-        INSERT INTO wallet_transactions (id, wallet_id, company_id, transaction_type, balance_type,
-                                         amount, previous_balance, new_balance, reason, metadata,
-                                         created_at)
-        SELECT :prefix || substr(replace(gen_random_uuid()::text, '-', ''), 1, 15),
-               c.id, c.company_id, 'RESET', 'COMPLIMENT', :amount, c.previous, :amount, :reason,
-               CAST(:metadata AS jsonb), :now
-        FROM changed c
-        RETURNING 1
     )
-    SELECT (SELECT max(id) FROM chunk) AS last_id,
-           (SELECT count(*) FROM chunk) AS scanned,
-           (SELECT count(*) FROM written) AS changed
+    INSERT INTO wallet_transactions (id, wallet_id, company_id, transaction_type, balance_type,
+                                     amount, previous_balance, new_balance, reason, metadata,
+                                     created_at)
+    SELECT :prefix || substr(replace(gen_random_uuid()::text, '-', ''), 1, 15),
+           c.id, c.company_id, 'RESET', 'COMPLIMENT', :amount, c.previous, :amount, :reason,
+           CAST(:metadata AS jsonb), :now
+    FROM changed c
     """
 )
 
@@ -282,22 +292,30 @@ def _reset_chunk(conn: Connection, marker: _Marker, params: dict[str, Any], size
         ).one()
         if state.completed_at is not None:
             return 0, True
-        row = conn.execute(
-            _RESET_CHUNK,
-            {
-                **params,
-                "after": state.cursor or "",
-                "size": size,
-                "now": moment,
-                "prefix": id_time_prefix(moment.timestamp()),
-            },
+        after = state.cursor or ""
+        bounds = conn.execute(
+            _NEXT_CHUNK, {"company_id": params["company_id"], "after": after, "size": size}
         ).one()
-        changed, done = int(row.changed), int(row.scanned) < size
+        changed = 0
+        if bounds.last_id is not None:
+            changed = db.affected(
+                conn.execute(
+                    _RESET_CHUNK,
+                    {
+                        **params,
+                        "after": after,
+                        "last": bounds.last_id,
+                        "now": moment,
+                        "prefix": id_time_prefix(moment.timestamp()),
+                    },
+                )
+            )
+        done = int(bounds.wallets) < size
         conn.execute(
             update(WeeklyReset)
             .where(WeeklyReset.id == marker.id)
             .values(
-                cursor=row.last_id or state.cursor,
+                cursor=bounds.last_id or state.cursor,
                 wallets_changed=WeeklyReset.wallets_changed + changed,
                 completed_at=moment if done else None,
             )
@@ -361,7 +379,9 @@ def _apply(
     outcome.applied, outcome.weekly_amount = True, marker.weekly_amount
     done = False
     while not done:
+        started = clock.perf_counter()
         changed, done = _reset_chunk(conn, marker, params, size)
+        outcome.longest_chunk_seconds = max(outcome.longest_chunk_seconds, clock.perf_counter() - started)
         outcome.wallets_changed += changed
         outcome.chunks += 1
 
@@ -396,6 +416,7 @@ def run_weekly_reset(
                     "period_start": week.period_start.isoformat(),
                     "wallets_changed": outcome.wallets_changed,
                     "chunks": outcome.chunks,
+                    "longest_chunk_ms": round(outcome.longest_chunk_seconds * 1000),
                 },
             )
     return summary
