@@ -36,14 +36,12 @@ ALLOWED_IMPORTS: dict[tuple[str, str], str] = {
 }
 # Modules that still raise ApiError although they are not HTTP modules.
 ALLOWED_API_ERRORS: dict[str, str] = {
-    "app.features.users.csv_import": _ISSUE_11,
     "app.features.wallets.periodic": _ISSUE_11,
 }
 ALLOWED_ENVELOPES: dict[str, str] = {
     "app.features.emails.service": _ISSUE_11,  # per-user send results ({userId, success})
 }
 ALLOWED_MODEL_MODULES: dict[str, str] = {
-    "app.features.users.import_models": _ISSUE_11,
     "app.features.wallets.periodic_models": _ISSUE_11,
 }
 
