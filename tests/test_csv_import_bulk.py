@@ -328,3 +328,15 @@ def test_invites_fan_out_in_file_order_while_the_created_ids_are_streamed(make_t
         ["user8@acme.com", "user9@acme.com"],
     ]
     assert stored == result  # a re-run answers the same body, invite jobs included
+
+
+def test_a_long_loop_is_named_by_its_first_people_on_each_row(client, make_tenant):
+    """The text is repeated on every member's row: a loop of 12 names 10 of them and its size."""
+    tenant = make_tenant()
+    rows = "".join(f"P {i},p{i}@x.com,p{(i + 1) % 12}@x.com\n" for i in range(12))
+    body = {"fileContent": _b64("nome,email,email_gestor\n" + rows)}
+    response = client.post("/admin/users/csv/preview", json=body, headers=tenant.headers())
+    assert response.status_code == 200, response.get_json()
+    names = " → ".join(f"p{i}@x.com" for i in range(10))
+    expected = [f"{csv_import.MANAGER_CYCLE}: {names} → … (12 people) → p0@x.com"]
+    assert [r["errors"] for r in response.get_json()["preview"]] == [expected] * 12

@@ -52,6 +52,7 @@ INVITE_JOB_SIZE = 500  # users per invite job: big imports fan out over several 
 COPY_BATCH = 2000  # rows per chunk handed to COPY (what the parser holds at a time)
 FETCH_BATCH = 2000  # rows per fetch when a preview's rows are read back
 WORK_MEM = "64MB"  # Postgres memory per sort or hash while a file is checked and imported
+LOOP_NAMES_SHOWN = 10  # a manager loop's error names this many of its people
 
 # The email rule, applied in SQL (`~`): a lowercased address, at most 254 characters, no "..".
 EMAIL_PATTERN = (
@@ -300,9 +301,12 @@ def _loops(nodes: Iterable[tuple[int, str, int]]) -> dict[int, str]:
             current = manager_of[current]
         if state.get(current) == 1:  # looped back into the current path
             loop = path[path.index(current) :]
-            names = [email_of[member] for member in [*loop, current]]
+            names = [email_of[member] for member in loop[:LOOP_NAMES_SHOWN]]
+            if len(loop) > LOOP_NAMES_SHOWN:  # the text is repeated on every member's row
+                names.append(f"… ({len(loop)} people)")
+            text = f"{MANAGER_CYCLE}: {' → '.join([*names, email_of[current]])}"
             for member in loop:
-                errors[member] = f"{MANAGER_CYCLE}: {' → '.join(names)}"
+                errors[member] = text
         for member in path:
             state[member] = 2
     return errors
