@@ -28,7 +28,7 @@ from app.features.store.models import (
     VoucherProduct,
     VoucherRedemption,
 )
-from app.features.users.import_models import CsvImportPreview, UserManager
+from app.features.users.models import CsvImportPreview, CsvImportRow, UserManager
 from app.features.values.models import CompanyValue
 from app.features.vouchers.models import VoucherWebhookEvent
 from app.features.wallets.models import Wallet, WalletTransaction
@@ -51,6 +51,7 @@ __all__ = [
     "Compliment",
     "CronRun",
     "CsvImportPreview",
+    "CsvImportRow",
     "Dataset",
     "DatasetFile",
     "Department",

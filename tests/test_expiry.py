@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from app import db, runtime
 from app.cron import runner
+from app.features.users import onboarding
 from app.features.wallets import service as wallets
 from app.features.wallets.models import Wallet, WalletTransaction
 from app.features.wallets.periodic_models import ExpiryNotice
@@ -57,7 +58,7 @@ def _user_with_lots() -> tuple[str, str, str]:
     """A user with an old 50-coin lot (expires EXPIRES) and a fresh 20-coin lot."""
     company_id, _ = make_company("Acme")
     with db.session_scope() as session:
-        user = wallets.create_user_with_wallet(session, company_id, "ana@example.com", "Ana")
+        user = onboarding.create_user(session, company_id, "ana@example.com", "Ana")
         wallet = wallets.get_wallet(session, user.id, company_id)
         old = wallets.credit_redeemable(session, wallet, 50, "Compliment", now=CREDITED)
         wallets.credit_redeemable(session, wallet, 20, "Compliment", now=EXPIRES - timedelta(days=30))
