@@ -163,7 +163,7 @@ def test_a_notice_over_the_rate_limit_waits_for_the_next_run_and_nothing_sleeps(
     company_id, _ = make_company("Acme")
     with db.session_scope() as session:
         for email in ("ana@example.com", "bia@example.com"):
-            user = wallets.create_user_with_wallet(session, company_id, email, email[:3])
+            user = onboarding.create_user(session, company_id, email, email[:3])
             wallets.credit_redeemable(
                 session, wallets.get_wallet(session, user.id, company_id), 50, "Compliment", now=CREDITED
             )
