@@ -13,8 +13,8 @@ from app.features.auth import service as auth_service
 from app.features.company.service import is_valid_timezone
 from app.features.demo.cli import register as register_demo
 from app.features.economy.cli import register as register_economy
-from app.features.identity import service as identity
 from app.features.identity.models import User
+from app.features.users import onboarding
 
 
 def register_cli(app: Flask) -> None:
@@ -39,7 +39,7 @@ def register_cli(app: Flask) -> None:
         if timezone and not is_valid_timezone(timezone):
             raise click.BadParameter(f"{timezone!r} is not an IANA timezone", param_hint="--timezone")
         with db.session_scope() as session:
-            company, admin = identity.create_company(
+            company, admin = onboarding.create_company(
                 session,
                 name,
                 admin_email,

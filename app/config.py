@@ -88,7 +88,8 @@ class Settings:
     # when unset: only processes that send mail need it, and they say so when they try.
     smtp_url: str | None = "sink"
     email_from: str = "Valorize <no-reply@valorize.local>"
-    email_rate_per_minute: int = 600  # per company, fixed one-minute window in Redis
+    email_rate_per_minute: int = 600  # per company and window (a fixed window counter in Redis)
+    email_rate_window_seconds: int = 60  # the window; tests shorten it
     email_batch_size: int = 50  # messages per SMTP connection
     csv_max_rows: int = 50_000
     csv_max_bytes: int = 10 * 1024 * 1024  # decoded file size
@@ -274,6 +275,7 @@ def _parse(env: Env, app_env: str) -> Settings:
         smtp_url=_smtp_url(env.str("SMTP_URL", "sink" if app_env in ("dev", "test") else None) or None),
         email_from=env.str("EMAIL_FROM", "Valorize <no-reply@valorize.local>"),
         email_rate_per_minute=env.int("EMAIL_RATE_PER_MINUTE", 600, validate=Range(min=1)),
+        email_rate_window_seconds=env.int("EMAIL_RATE_WINDOW_SECONDS", 60, validate=Range(min=1, max=3600)),
         email_batch_size=env.int("EMAIL_BATCH_SIZE", 50, validate=Range(min=1)),
         csv_max_rows=env.int("CSV_MAX_ROWS", 50_000, validate=Range(min=1)),
         csv_max_bytes=env.int("CSV_MAX_BYTES", 10 * 1024 * 1024, validate=Range(min=1)),

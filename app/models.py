@@ -28,7 +28,7 @@ from app.features.store.models import (
     VoucherProduct,
     VoucherRedemption,
 )
-from app.features.users.import_models import CsvImportPreview, UserManager
+from app.features.users.models import CsvImportPreview, CsvImportRow, UserManager
 from app.features.values.models import CompanyValue
 from app.features.vouchers.models import VoucherWebhookEvent
 from app.features.wallets.models import ExpiryNotice, Wallet, WalletTransaction, WeeklyReset
@@ -50,6 +50,7 @@ __all__ = [
     "Compliment",
     "CronRun",
     "CsvImportPreview",
+    "CsvImportRow",
     "Dataset",
     "DatasetFile",
     "Department",

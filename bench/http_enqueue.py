@@ -26,7 +26,7 @@ from sqlalchemy import text
 
 from app import db
 from app.auth import issue_access_token
-from app.features.identity import service as identity
+from app.features.users import onboarding
 
 WORKERS = "2"
 CONNECTIONS = "8"
@@ -97,7 +97,7 @@ def main() -> None:
         return
     with bench_environment() as settings:
         with db.session_scope() as session:
-            company, operator = identity.create_company(
+            company, operator = onboarding.create_company(
                 session, "Bench", "ops@bench.example", "Operator", super_admin=True
             )
             token = issue_access_token(operator.id, company.id, ttl_seconds=3600)

@@ -45,6 +45,7 @@ from app.auth import issue_access_token  # noqa: E402
 from app.config import Settings, load_settings  # noqa: E402
 from app.features.auth import service as auth_service  # noqa: E402
 from app.features.identity import service as identity  # noqa: E402
+from app.features.users import onboarding  # noqa: E402
 from app.jobs.reconciler import publish_due  # noqa: E402
 from app.jobs.rq_plumbing import worker_redis  # noqa: E402
 from app.jobs.worker import build_worker  # noqa: E402
@@ -301,7 +302,7 @@ def make_tenant(app: Flask) -> Callable[..., Tenant]:
 
     def make(name: str = "Acme", admin_email: str | None = None, super_admin: bool = False) -> Tenant:
         with db.session_scope() as session:
-            company, admin = identity.create_company(
+            company, admin = onboarding.create_company(
                 session,
                 name,
                 admin_email or f"admin-{secrets.token_hex(3)}@example.com",

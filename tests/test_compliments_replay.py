@@ -10,7 +10,7 @@ from app import db
 from app.auth import issue_access_token
 from app.db import utcnow
 from app.features.auth import service as auth
-from app.features.wallets import service as wallets
+from app.features.users import onboarding
 from tests.recognition_helpers import add_value, assert_ledger_consistent
 
 PASSWORD = "correct horse battery"
@@ -23,9 +23,9 @@ def _iso(moment) -> str:
 def test_employee_praise_flow_replay(client, make_tenant):
     tenant = make_tenant("Acme")
     with db.session_scope() as session:
-        employee = wallets.create_user_with_wallet(session, tenant.company_id, "bia@acme.test", "Bia Lima")
+        employee = onboarding.create_user(session, tenant.company_id, "bia@acme.test", "Bia Lima")
         auth.set_password(session, employee, PASSWORD)
-        colleague = wallets.create_user_with_wallet(session, tenant.company_id, "caio@acme.test", "Caio Reis")
+        colleague = onboarding.create_user(session, tenant.company_id, "caio@acme.test", "Caio Reis")
         employee_id, colleague_id = employee.id, colleague.id
     value_id = add_value(
         tenant.company_id,

@@ -12,7 +12,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 from app import db, runtime
 from app.features.company.domains import add_initial_domains
 from app.features.users import csv_import
-from app.features.users.import_models import CsvImportPreview
+from app.features.users.models import CsvImportPreview
 
 
 def b64(text: str | bytes) -> str:

@@ -9,7 +9,7 @@ from app import db
 from app.features.audit.models import AuditLog
 from app.features.company import domains as domain_service
 from app.features.company.models import CompanyDomain
-from app.features.identity import service as identity
+from app.features.users import onboarding
 
 BASE = "/admin/company/domains"
 
@@ -101,7 +101,7 @@ def test_tenancy_and_permissions(client, make_tenant, make_user):
 
 def test_email_domain_allowed_and_create_company(app):
     with db.session_scope() as session:
-        company, _ = identity.create_company(session, "Dom", "boss@dom.com", "Boss")
+        company, _ = onboarding.create_company(session, "Dom", "boss@dom.com", "Boss")
         domain_service.add_initial_domains(session, company.id, ["Dom.com", "@dom.org", "dom.com"])
         company_id = company.id
     with db.session_scope() as session:
@@ -112,5 +112,5 @@ def test_email_domain_allowed_and_create_company(app):
         assert not domain_service.email_domain_allowed(session, company_id, "a@evil.com")
         assert not domain_service.email_domain_allowed(session, company_id, "a@sub.dom.com")
         # No domain configured: nothing to check against, every address passes.
-        bare, _ = identity.create_company(session, "Bare", "x@any.com", "X")
+        bare, _ = onboarding.create_company(session, "Bare", "x@any.com", "X")
         assert domain_service.email_domain_allowed(session, bare.id, "y@whatever.net")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import event, func, select, text, update
 
 from app import db, runtime
+from app.errors import RateLimited
+from app.features.auth.service import invite_links
 from app.features.emails import ratelimit
-from app.features.emails.models import SentEmail
-from app.features.emails.service import send_email
+from app.features.emails.models import EmailStatus, SentEmail
+from app.features.emails.service import send_email, send_welcome_emails
 from app.jobs import enqueue
 from app.jobs.models import Job
 from app.jobs.publish import push_to_rq
@@ -23,6 +27,13 @@ from tests.email_helpers import make_users, smtp_server  # noqa: F401  (fixture)
 def _job(job_id: str) -> Job:
     with db.session_scope() as session:
         return session.get_one(Job, job_id)
+
+
+def _bulk_job(company_id: str, user_ids: list[str]) -> str:
+    with db.session_scope() as session:
+        return enqueue(
+            session, "users.send_welcome_emails_bulk", {"user_ids": user_ids}, company_id=company_id
+        )[0].id
 
 
 def _sent_rows(**where: str) -> list[SentEmail]:
@@ -50,10 +61,7 @@ def test_bulk_welcome_to_500_users_delivers_500_and_a_rerun_sends_none_twice(
 ):
     tenant = make_tenant()
     ids = make_users(tenant.company_id, 500)
-    with db.session_scope() as session:
-        job_id = enqueue(
-            session, "users.send_welcome_emails_bulk", {"user_ids": ids}, company_id=tenant.company_id
-        )[0].id
+    job_id = _bulk_job(tenant.company_id, ids)
     worker()
     job = _job(job_id)
     assert (job.status, job.progress) == ("succeeded", 100)
@@ -101,10 +109,7 @@ def test_a_worker_killed_mid_bulk_run_delivers_to_everyone_and_twice_only_the_in
     release = smtp_server.hold("person70@acme.com")
     process = start_worker_process("--no-pump", SMTP_URL=smtp_server.url)
     try:
-        with db.session_scope() as session:
-            job_id = enqueue(
-                session, "users.send_welcome_emails_bulk", {"user_ids": ids}, company_id=tenant.company_id
-            )[0].id
+        job_id = _bulk_job(tenant.company_id, ids)
         assert smtp_server.stalled.wait(timeout=60)  # 70 delivered, the 71st in the middle of DATA
     finally:
         kill_tree(process)
@@ -129,18 +134,15 @@ def test_an_interrupted_send_goes_out_again_with_the_same_message_id(
 ):
     """The crash window we cannot close: the server accepted the message, the process died before
     recording it. The re-run sends again, and the copy carries the first one's Message-ID."""
-    from app.features.emails.models import EmailStatus, SentEmail
-    from app.features.emails.service import send_welcome_emails
-
     runtime.init(replace(settings, smtp_url=smtp_server.url))
     tenant = make_tenant()
     [user_id] = make_users(tenant.company_id, 1)
     with db.session_scope() as session:
-        [first] = send_welcome_emails(session, tenant.company_id, [user_id], "run-1")
+        [first] = send_welcome_emails(session, tenant.company_id, [user_id], "run-1", invite_links)
         session.execute(update(SentEmail).values(status=EmailStatus.SENDING, sent_at=None))  # "crash"
     with db.session_scope() as session:
-        [second] = send_welcome_emails(session, tenant.company_id, [user_id], "run-1")
-        [third] = send_welcome_emails(session, tenant.company_id, [user_id], "run-1")
+        [second] = send_welcome_emails(session, tenant.company_id, [user_id], "run-1", invite_links)
+        [third] = send_welcome_emails(session, tenant.company_id, [user_id], "run-1", invite_links)
     assert first.success and second.success and third.already_sent
     assert len(smtp_server.messages) == 2
     first_copy, second_copy = (m.message for m in smtp_server.messages)
@@ -231,10 +233,7 @@ def test_transient_smtp_errors_are_retried_permanent_ones_are_not(
     smtp_server.refuse("person1@acme.com", (451, "greylisted, try again"))  # once: retried in place
     smtp_server.refuse("person2@acme.com", (550, "no such mailbox"))  # permanent: never retried
     smtp_server.refuse("person3@acme.com", *[(421, "busy")] * 4)  # outlasts the in-place retries
-    with db.session_scope() as session:
-        job_id = enqueue(
-            session, "users.send_welcome_emails_bulk", {"user_ids": ids}, company_id=tenant.company_id
-        )[0].id
+    job_id = _bulk_job(tenant.company_id, ids)
     worker()
     job = _job(job_id)
     assert job.status == "succeeded" and job.attempts == 2  # the job itself was retried for person3
@@ -298,31 +297,137 @@ def test_send_email_service_to_the_dev_sink(make_tenant, settings, tmp_path):
     assert not columns & {"body", "html", "text", "content"}
 
 
-def test_the_rate_limit_is_per_company_and_per_minute(settings):
-    runtime.init(settings)
+def test_the_rate_limit_is_per_company_and_per_window(settings):
+    runtime.init(replace(settings, email_rate_per_minute=3, email_rate_window_seconds=60))
     now = 1_000_000.0  # a window starts at 999_960
-    grants = [ratelimit.try_acquire("acme", 3, now=now) for _ in range(4)]
-    assert grants[:3] == [0.0, 0.0, 0.0] and grants[3] == pytest.approx(20.0)
-    assert ratelimit.try_acquire("globex", 3, now=now) == 0.0  # another company has its own budget
-    assert ratelimit.try_acquire("acme", 3, now=now + 20) == 0.0  # the next window
+    assert ratelimit.take("acme", 2, now=now) == ratelimit.Grant(2, 0.0)
+    partial = ratelimit.take("acme", 2, now=now)  # one slot left of the two asked for
+    assert partial.granted == 1 and partial.retry_after == pytest.approx(20.0)
+    assert ratelimit.take("acme", 1, now=now + 10).granted == 0
+    assert ratelimit.take("globex", 3, now=now).granted == 3  # another company has its own budget
+    assert ratelimit.take("acme", 3, now=now + 20).granted == 3  # the next window
 
 
-def _raise() -> None:
-    raise _Stop
+def _forget_rate_windows() -> None:
+    """What the window turning does: every company's counter starts again."""
+    redis = runtime.redis()
+    keys = list(redis.scan_iter("valorize:email-rate:*"))
+    if keys:
+        redis.delete(*keys)
 
 
-class _Stop(Exception):
-    pass
+def _no_sleep(seconds: float) -> None:
+    raise AssertionError(f"slept {seconds}s")
 
 
-def test_acquire_waits_for_the_next_window(settings):
-    runtime.init(settings)
-    waits: list[float] = []
-    with pytest.raises(_Stop):
-        ratelimit.acquire("acme", 0, sleep=lambda s: (waits.append(s), _raise()))
-    assert len(waits) == 1 and 0 < waits[0] <= 60
-    with db.engine().connect() as conn:
-        assert conn.execute(select(func.count()).select_from(SentEmail)).scalar() == 0
+def test_nothing_sleeps_for_the_rate_limit_it_raises_and_a_rerun_carries_on(
+    make_tenant,
+    settings,
+    smtp_server,  # noqa: F811
+    monkeypatch,
+):
+    """Out of slots, a batch sends what the window allowed, records it and raises RateLimited (no
+    sleep anywhere); the same run later sends the rest, nobody twice. A single send raises before
+    claiming anything, and a duplicate takes no slot."""
+    runtime.init(replace(settings, smtp_url=smtp_server.url, email_rate_per_minute=2))
+    monkeypatch.setattr(time, "sleep", _no_sleep)
+    assert not hasattr(ratelimit, "acquire")
+    assert "sleep" not in Path(ratelimit.__file__).read_text()
+    tenant = make_tenant()
+    ids = make_users(tenant.company_id, 5)
+    with db.session_scope() as session, pytest.raises(RateLimited) as limited:
+        send_welcome_emails(session, tenant.company_id, ids, "run-1", invite_links, sleep=_no_sleep)
+    assert 0 < limited.value.retry_after <= 60 and limited.value.code == "EMAIL_RATE_LIMITED"
+    assert smtp_server.recipients() == ["person0@acme.com", "person1@acme.com"]
+    assert sorted(r.status for r in _sent_rows(run_id="run-1")) == ["sent", "sent"]  # nothing left `sending`
+
+    context = {"name": "Ana", "email": "a@x.com", "company_name": "Acme", "link": "l", "link_valid_hours": 1}
+    with db.session_scope() as session, pytest.raises(RateLimited):
+        send_email(session, "ana@acme.com", "welcome", context, company_id=tenant.company_id, run_id="r2")
+    assert _sent_rows(run_id="r2") == []  # nothing claimed
+
+    _forget_rate_windows()  # the next window: two more
+    with db.session_scope() as session, pytest.raises(RateLimited):
+        send_welcome_emails(session, tenant.company_id, ids, "run-1", invite_links, sleep=_no_sleep)
+    _forget_rate_windows()  # and the last one
+    with db.session_scope() as session:
+        results = send_welcome_emails(session, tenant.company_id, ids, "run-1", invite_links, sleep=_no_sleep)
+        assert [r.success for r in results] == [True] * 5
+        assert [r.already_sent for r in results] == [True] * 4 + [False]
+        first, again = (
+            send_email(session, "ana@acme.com", "welcome", context, company_id=tenant.company_id, run_id="r2")
+            for _ in range(2)
+        )
+    # The second found the window full (person4 and the first took it) but needed no slot.
+    assert (first.status, again.status) == ("sent", "duplicate")
+    expected = [f"person{i}@acme.com" for i in range(5)] + ["ana@acme.com"]
+    assert sorted(smtp_server.recipients()) == sorted(expected)
+
+
+def test_a_rate_limited_bulk_job_defers_without_spending_an_attempt(
+    make_tenant,
+    settings,
+    smtp_server,  # noqa: F811
+    worker,
+):
+    runtime.init(replace(settings, smtp_url=smtp_server.url, email_rate_per_minute=3))
+    tenant = make_tenant()
+    ids = make_users(tenant.company_id, 5)
+    job_id = _bulk_job(tenant.company_id, ids)
+    worker()
+    deferred = _job(job_id)
+    assert (deferred.status, deferred.attempts) == ("queued", 0)
+    assert deferred.next_attempt_at is not None and "rate limit" in (deferred.error or "")
+    assert len(smtp_server.messages) == 3
+    _forget_rate_windows()
+    with db.engine().begin() as conn:  # the window turned: the deferral is due
+        conn.execute(update(Job).where(Job.id == job_id).values(next_attempt_at=func.now()))
+    worker()
+    job = _job(job_id)
+    assert (job.status, job.attempts) == ("succeeded", 1)
+    assert job.result["summary"] == {"total": 5, "sent": 5, "failed": 0}
+    assert sorted(smtp_server.recipients()) == [f"person{i}@acme.com" for i in range(5)]  # each once
+
+
+def test_a_batch_claims_in_one_transaction_and_settles_every_send_before_it_ends(
+    make_tenant,
+    mail_settings,
+    smtp_server,  # noqa: F811
+):
+    """Round trips: the claims of a batch of 50 are a few set-based statements in one transaction
+    (not a transaction per email); the settler writes at most one statement per send (fewer when
+    several are queued), and all of them before the call returns."""
+    tenant = make_tenant()
+    ids = make_users(tenant.company_id, 100)
+    with db.session_scope() as session, StatementCounter() as counter:
+        results = send_welcome_emails(session, tenant.company_id, ids, "run-1", invite_links)
+    assert all(r.success for r in results) and smtp_server.connections == 2
+    assert [r.status for r in _sent_rows(run_id="run-1")] == ["sent"] * 100
+    # Besides at most one settlement per email: loading the users, and per batch the lock, the
+    # read, the inserts of records and tokens.
+    assert counter.statements <= 100 + 1 + 2 * 4, counter.statements
+    assert counter.commits == 2  # one claim transaction per batch (settlements autocommit)
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.statements = 0
+        self.commits = 0
+
+    def __enter__(self) -> StatementCounter:
+        event.listen(db.engine(), "before_cursor_execute", self._statement)
+        event.listen(db.engine(), "commit", self._commit)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(db.engine(), "before_cursor_execute", self._statement)
+        event.remove(db.engine(), "commit", self._commit)
+
+    def _statement(self, *args: object) -> None:
+        self.statements += 1
+
+    def _commit(self, *args: object) -> None:
+        self.commits += 1
 
 
 def test_smtp_url_forms_and_error_classes():

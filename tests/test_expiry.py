@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from sqlalchemy import func, select
 
 from app import db, runtime
 from app.cron import runner
+from app.features.users import onboarding
 from app.features.wallets import service as wallets
 from app.features.wallets.models import ExpiryNotice, Wallet, WalletTransaction
 from tests.recognition_helpers import assert_ledger_consistent
@@ -56,7 +58,7 @@ def _user_with_lots() -> tuple[str, str, str]:
     """A user with an old 50-coin lot (expires EXPIRES) and a fresh 20-coin lot."""
     company_id, _ = make_company("Acme")
     with db.session_scope() as session:
-        user = wallets.create_user_with_wallet(session, company_id, "ana@example.com", "Ana")
+        user = onboarding.create_user(session, company_id, "ana@example.com", "Ana")
         wallet = wallets.get_wallet(session, user.id, company_id)
         old = wallets.credit_redeemable(session, wallet, 50, "Compliment", now=CREDITED)
         wallets.credit_redeemable(session, wallet, 20, "Compliment", now=EXPIRES - timedelta(days=30))
@@ -152,3 +154,29 @@ def test_a_failed_notice_is_released_and_retried_next_run(inbox, settings):
     assert failed["notices_90d"] == {"emails_sent": 0, "emails_failed": 1, "lots": 0}
     assert retried["notices_90d"] == {"emails_sent": 1, "emails_failed": 0, "lots": 1}
     assert len(inbox.messages) == 1
+
+
+def test_a_notice_over_the_rate_limit_waits_for_the_next_run_and_nothing_sleeps(inbox, monkeypatch):
+    """The company's email window holds one message: the run sends one notice, releases the other
+    for the next run, and never waits (a cron run must not hold its worker)."""
+    company_id, _ = make_company("Acme")
+    with db.session_scope() as session:
+        for email in ("ana@example.com", "bia@example.com"):
+            user = onboarding.create_user(session, company_id, email, email[:3])
+            wallets.credit_redeemable(
+                session, wallets.get_wallet(session, user.id, company_id), 50, "Compliment", now=CREDITED
+            )
+    runtime.init(replace(runtime.settings(), email_rate_per_minute=1))
+    monkeypatch.setattr(time, "sleep", _no_sleep)
+    with time_machine.travel(EXPIRES - timedelta(days=80)):
+        first = _run("expiry-notices")
+        redis = runtime.redis()
+        redis.delete(*redis.scan_iter("valorize:email-rate:*"))  # the window turns
+        second = _run("expiry-notices")
+    assert first["notices_90d"] == {"emails_sent": 1, "emails_failed": 1, "lots": 1}
+    assert second["notices_90d"] == {"emails_sent": 1, "emails_failed": 0, "lots": 1}
+    assert sorted(rcpt for [rcpt], _ in inbox.messages) == ["ana@example.com", "bia@example.com"]
+
+
+def _no_sleep(seconds: float) -> None:
+    raise AssertionError(f"slept {seconds}s")

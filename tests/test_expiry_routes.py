@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from app import db, runtime
+from app.features.users import onboarding
 from app.features.wallets import service as wallets
 from app.features.wallets.service import REDEEMABLE_LIFETIME_MONTHS, add_months
 from tests.conftest import kill_tree, start_worker_process
@@ -17,7 +18,7 @@ from tests.conftest import kill_tree, start_worker_process
 def _credit(company_id: str, email: str, name: str, amount: int, expires_in: timedelta) -> str:
     """A user holding one lot that expires `expires_in` from now (negative: already expired)."""
     with db.session_scope() as session:
-        user = wallets.create_user_with_wallet(session, company_id, email, name)
+        user = onboarding.create_user(session, company_id, email, name)
         wallet = wallets.get_wallet(session, user.id, company_id)
         target = db.utcnow() + expires_in
         credited = add_months(target, -REDEEMABLE_LIFETIME_MONTHS)

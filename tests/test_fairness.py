@@ -4,6 +4,7 @@ company's bulk backlog never holds back another company's. Orderings and counts,
 from __future__ import annotations
 
 import base64
+from collections import Counter
 from dataclasses import replace
 from typing import Any
 
@@ -161,6 +162,50 @@ def test_a_backlog_of_2000_invites_never_holds_back_another_companys_import_and_
     # The reconciler ran while the backlog was being worked (it runs in each worker's pump, so no
     # queue's backlog can delay it).
     assert reconciles >= 1
+
+
+@pytest.mark.slow
+def test_a_rate_limited_bulk_job_defers_and_another_companys_emails_go_meanwhile_on_the_same_worker(
+    make_tenant,
+    settings,
+    smtp_server,  # noqa: F811
+):
+    """Acme may send 5 emails per window and has a bulk invite job of 12; Globex has one of 3,
+    queued behind it. With one bulk worker process: Acme's job sends 5 and defers (it does not
+    sleep), Globex's job runs to the end meanwhile, and Acme's job finishes later with every
+    invite sent exactly once and no attempt spent. Orderings and counts, no durations."""
+    rate = {"EMAIL_RATE_PER_MINUTE": "5", "EMAIL_RATE_WINDOW_SECONDS": "2"}
+    runtime.init(
+        replace(settings, smtp_url=smtp_server.url, email_rate_per_minute=5, email_rate_window_seconds=2)
+    )
+    acme, globex = make_tenant("Acme"), make_tenant("Globex")
+    acme_users = make_users(acme.company_id, 12, prefix="acme")
+    globex_users = make_users(globex.company_id, 3, prefix="globex")
+    with db.session_scope() as session:
+        acme_job = enqueue(session, INVITE_KIND, {"user_ids": acme_users}, company_id=acme.company_id)[0].id
+        globex_job = enqueue(session, INVITE_KIND, {"user_ids": globex_users}, company_id=globex.company_id)[
+            0
+        ].id
+    assert queue("emails", runtime.redis()).get_job_ids() == [acme_job, globex_job]
+    process = start_worker_process("--group", "bulk", **FAST_PUMP, **rate, SMTP_URL=smtp_server.url)
+    try:
+        jobs = wait_for(
+            lambda: len(done := _succeeded(Job.id.in_([acme_job, globex_job]))) == 2 and done, 120
+        )
+    finally:
+        kill_tree(process)
+    senders = [m.rcpt_tos[0].partition("@")[0].rstrip("0123456789") for m in smtp_server.messages]
+    # Acme's first window, then all of Globex while Acme's job waited, then the rest of Acme's.
+    assert senders == ["acme"] * 5 + ["globex"] * 3 + ["acme"] * 7
+    by_id = {job.id: job for job in jobs}
+    assert by_id[globex_job].finished_at < by_id[acme_job].finished_at
+    assert by_id[acme_job].attempts == 1  # deferrals spend no attempt
+    assert by_id[acme_job].result["summary"] == {"total": 12, "sent": 12, "failed": 0}
+    message_ids = Counter(m.message["Message-ID"] for m in smtp_server.messages)
+    assert len(message_ids) == 15 and set(message_ids.values()) == {1}  # each invite exactly once
+    assert sorted(smtp_server.recipients()) == sorted(
+        [f"acme{i}@acme.com" for i in range(12)] + [f"globex{i}@acme.com" for i in range(3)]
+    )
 
 
 def test_every_queue_a_job_can_land_on_is_served_by_a_shipped_worker_group(settings):

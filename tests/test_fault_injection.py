@@ -149,10 +149,10 @@ def _kill_loop(
 
 
 def _make_company() -> str:
-    from app.features.identity import service as identity
+    from app.features.users import onboarding
 
     with db.session_scope() as session:
-        company, _ = identity.create_company(session, "Acme", "admin@acme-kill.com", "Admin")
+        company, _ = onboarding.create_company(session, "Acme", "admin@acme-kill.com", "Admin")
         return company.id
 
 

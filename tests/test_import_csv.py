@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 
 from app import db, runtime
 from app.features.identity.models import Department, JobTitle, Role, User, UserRole
-from app.features.users.import_models import CsvImportPreview, UserManager
+from app.features.users.models import CsvImportPreview, UserManager
 from app.features.wallets.models import Wallet, WalletTransaction
 from app.jobs.models import Job
 from app.jobs.reconciler import reconcile

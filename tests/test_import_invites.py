@@ -1,6 +1,7 @@
 """Who gets an invite after a CSV import (`sendEmails`, then the company's default, then
 IMPORT_SEND_INVITES), the /admin/company/import-settings routes, and the per-company email rate
-limit on the real send path (a worker, aiosmtpd), proven on a controlled clock."""
+limit on the real send path (a worker, aiosmtpd), proven on a controlled clock: a job out of its
+company's window defers, it never sleeps."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app import db, runtime
 from app.config import Settings
@@ -281,31 +282,37 @@ def test_import_settings_refuse_anything_but_a_boolean_or_null(client, make_tena
 
 @dataclass
 class _Clock:
-    """The limiter's clock: time stands still except when the limiter sleeps, which jumps to the
-    moment it asked for (a window boundary). No wall-clock waits, no timing thresholds."""
+    """The limiter's clock: time stands still until the test turns the window. No wall-clock
+    waits, no timing thresholds."""
 
     now: float
-    sleeps: int = 0
 
     def time(self) -> float:
         return self.now
 
-    def sleep(self, seconds: float) -> None:
-        self.sleeps += 1
-        self.now += seconds
+    def next_window(self) -> None:
+        """Jump to the next window, and make the jobs that deferred for it due (their
+        `next_attempt_at` is on the database's clock, which this one does not move)."""
+        self.now = (self.now // 60 + 1) * 60
+        with db.engine().begin() as conn:
+            conn.execute(
+                update(Job)
+                .where(Job.status == "queued", Job.next_attempt_at.is_not(None))
+                .values(next_attempt_at=func.now())
+            )
 
 
 @pytest.fixture
 def limiter_clock(monkeypatch) -> _Clock:
     clock = _Clock(now=60 * 30_000_000 + 1.0)  # one second into a window
-    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=clock.time, sleep=clock.sleep))
-    real_acquire = ratelimit.acquire
-
-    def acquire(company_id: str, limit: int, window_seconds: int = 60, sleep: Any = None) -> float:
-        return real_acquire(company_id, limit, window_seconds, sleep=clock.sleep)
-
-    monkeypatch.setattr(ratelimit, "acquire", acquire)
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=clock.time))
     return clock
+
+
+def _deferred(job_id: str) -> bool:
+    """The job ran out of its company's window: back in line for later, no attempt spent."""
+    job = _job(job_id)
+    return (job.status, job.attempts) == ("queued", 0) and job.next_attempt_at is not None
 
 
 def _stamp_deliveries(monkeypatch, smtp: SmtpServer, clock: _Clock) -> list[tuple[int, str]]:
@@ -356,6 +363,9 @@ def test_a_bulk_welcome_sends_at_most_the_company_limit_per_minute(
     ids = make_users(tenant.company_id, 8, prefix="acme")
     job_id = _bulk_welcome(client, tenant, ids)
     worker()
+    assert _deferred(job_id)  # five sent, the rest waits for the next window (no worker waits)
+    limiter_clock.next_window()
+    worker()
 
     job = _job(job_id)
     assert job.status == "succeeded" and job.result["summary"] == {"total": 8, "sent": 8, "failed": 0}
@@ -363,7 +373,7 @@ def test_a_bulk_welcome_sends_at_most_the_company_limit_per_minute(
     first = int((60 * 30_000_000 + 1.0) // 60)
     # Five in the first minute (the whole budget), the other three only once the next one began.
     assert _per_window(stamps, "acme") == {first: 5, first + 1: 3}
-    assert limiter_clock.sleeps == 1
+    assert job.attempts == 1
 
 
 def test_another_company_is_not_held_back_by_an_exhausted_window(
@@ -383,15 +393,18 @@ def test_another_company_is_not_held_back_by_an_exhausted_window(
     globex_ids = make_users(globex.company_id, 4, prefix="globex")
     first = int(limiter_clock.now // 60)
 
-    _bulk_welcome(client, acme, acme_ids[:5])  # Acme uses its whole budget for this minute
+    first_job = _bulk_welcome(client, acme, acme_ids[:5])  # Acme uses its whole budget for this minute
     worker()
-    assert _per_window(stamps, "acme") == {first: 5} and limiter_clock.sleeps == 0
+    assert _per_window(stamps, "acme") == {first: 5} and _job(first_job).status == "succeeded"
 
-    _bulk_welcome(client, globex, globex_ids)  # Globex has its own budget: nobody waits
+    globex_job = _bulk_welcome(client, globex, globex_ids)  # Globex has its own budget: nobody waits
     worker()
-    assert _per_window(stamps, "globex") == {first: 4} and limiter_clock.sleeps == 0
+    assert _per_window(stamps, "globex") == {first: 4} and _job(globex_job).status == "succeeded"
 
-    _bulk_welcome(client, acme, acme_ids[5:])  # Acme's sixth waits for the next minute
+    late = _bulk_welcome(client, acme, acme_ids[5:])  # Acme's sixth waits for the next minute
     worker()
-    assert _per_window(stamps, "acme") == {first: 5, first + 1: 1} and limiter_clock.sleeps == 1
+    assert _deferred(late)
+    limiter_clock.next_window()
+    worker()
+    assert _per_window(stamps, "acme") == {first: 5, first + 1: 1} and _job(late).status == "succeeded"
     assert len(smtp_server.messages) == 10

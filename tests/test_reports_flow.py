@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import func, select, update
 
 from app import db, runtime
+from app.features.emails import ratelimit
 from app.features.reports.models import Dataset, DatasetFile, Report, ReportDeletion, ReportVersion
 from app.features.reports.output_schema import CHART_TYPES, REPORT_SCHEMA
 from app.jobs.models import Job
@@ -387,6 +388,14 @@ def test_delete_removes_the_dataset_only_when_unused_and_keeps_a_content_free_to
     assert client.delete("/api/report/delete", headers=headers).json["error"] == "report id is required"
 
 
+def _dona_report(client, make_tenant, worker) -> tuple[dict[str, str], str]:
+    """Dona's headers and a report of hers whose generate job is queued (not run yet)."""
+    headers = make_tenant(admin_email="dona@loja.com.br").headers()
+    dataset_id, _ = upload(client, headers, "a.csv", simple_csv())
+    worker()
+    return headers, _report(client, headers, dataset_id)
+
+
 def test_the_report_is_emailed_to_its_owner_only_as_escaped_html(
     client,
     make_tenant,
@@ -395,11 +404,7 @@ def test_the_report_is_emailed_to_its_owner_only_as_escaped_html(
     smtp_server,  # noqa: F811
 ):
     runtime.init(replace(settings, smtp_url=smtp_server.url, email_rate_per_minute=100_000))
-    tenant = make_tenant(admin_email="dona@loja.com.br")
-    headers = tenant.headers()
-    dataset_id, _ = upload(client, headers, "a.csv", simple_csv())
-    worker()
-    report_id = _report(client, headers, dataset_id)
+    headers, report_id = _dona_report(client, make_tenant, worker)
     assert client.post(f"/api/report/send_email?id={report_id}", json={}, headers=headers).status_code == 409
     worker()
     refused = client.post(
@@ -423,6 +428,40 @@ def test_the_report_is_emailed_to_its_owner_only_as_escaped_html(
     assert "Resumo" in html and "Categoria" in html and f"/reports/{report_id}" in html
     view = client.get(f"/api/report/view?id={report_id}", headers=headers).json
     assert view["sent_via_email"] is True
+
+
+def test_a_report_email_over_the_rate_limit_defers_its_job_and_goes_out_when_the_window_turns(
+    client,
+    make_tenant,
+    worker,
+    settings,
+    smtp_server,  # noqa: F811
+):
+    runtime.init(replace(settings, smtp_url=smtp_server.url, email_rate_per_minute=1))
+    headers, report_id = _dona_report(client, make_tenant, worker)
+    worker()
+    with db.session_scope() as session:
+        company_id = session.get_one(Report, report_id).company_id
+    assert ratelimit.take(company_id, 1).granted == 1  # another send used the window
+    sent = client.post(
+        f"/api/report/send_email?id={report_id}", json={"to": "dona@loja.com.br"}, headers=headers
+    )
+    job_id = sent.json["job_id"]
+    worker()
+    with db.session_scope() as session:
+        job = session.get_one(Job, job_id)
+        assert (job.status, job.attempts, job.next_attempt_at is not None) == ("queued", 0, True)
+        session.execute(update(Job).where(Job.id == job_id).values(next_attempt_at=func.now()))
+    assert smtp_server.messages == []
+    redis = runtime.redis()
+    redis.delete(*redis.scan_iter("valorize:email-rate:*"))  # the window turns
+    worker()
+    with db.session_scope() as session:
+        assert (session.get_one(Job, job_id).status, session.get_one(Job, job_id).attempts) == (
+            "succeeded",
+            1,
+        )
+    assert [m.rcpt_tos for m in smtp_server.messages] == [["dona@loja.com.br"]]
 
 
 def test_job_logs_carry_dataset_and_report_ids_and_never_the_prompt(client, make_tenant, worker, fake_openai):  # noqa: F811

@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app import db
 from app.db import utcnow
+from app.features.users import onboarding
 from app.features.wallets import service as wallets
 from app.features.wallets.models import Wallet, WalletTransaction
 from tests.recognition_helpers import assert_ledger_consistent, snapshot
@@ -40,7 +41,7 @@ def test_company_admin_gets_a_wallet_with_the_initial_allowance(make_tenant):
 def test_create_user_with_wallet(make_tenant):
     tenant = make_tenant()
     with db.session_scope() as session:
-        user = wallets.create_user_with_wallet(session, tenant.company_id, " New@Example.com ", "New")
+        user = onboarding.create_user(session, tenant.company_id, " New@Example.com ", "New")
         user_id = user.id
     with db.session_scope() as session:
         assert _wallet(session, user_id).compliment_balance == 100

@@ -9,8 +9,8 @@ from sqlalchemy import func, insert, select
 
 from app import db
 from app.features.company.models import CompanySettings
-from app.features.identity import service as identity
 from app.features.identity.models import User
+from app.features.users import onboarding
 from app.features.wallets import service as wallets
 from app.features.wallets.models import Wallet, WalletTransaction, WeeklyReset
 from app.ids import new_id
@@ -22,7 +22,7 @@ def make_company(
     """A company with its settings and `users` active users without wallets (bulk-inserted, as a
     raw import would); returns (company_id, admin_id). The admin has a wallet."""
     with db.session_scope() as session:
-        company, admin = identity.create_company(
+        company, admin = onboarding.create_company(
             session, name, f"admin-{secrets.token_hex(4)}@example.com", "Admin", timezone=timezone
         )
         session.add(

@@ -16,7 +16,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app import runtime
@@ -338,18 +338,39 @@ def revoke_user_refresh_tokens(session: Session, user_id: str) -> None:
 
 def create_password_setup_token(session: Session, user: User, ttl: timedelta | None = None) -> str:
     """A one-time token for the invite link; only its digest is stored. Returns the raw token."""
+    return create_password_setup_tokens(session, [user.id], ttl)[user.id]
+
+
+def create_password_setup_tokens(
+    session: Session, user_ids: list[str], ttl: timedelta | None = None
+) -> dict[str, str]:
+    """One token per user (a batch of invites), written in one statement: user id -> raw token."""
     now = utcnow()
-    raw = secrets.token_urlsafe(32)
-    session.add(
-        PasswordSetupToken(
-            user_id=user.id,
-            token_hash=_digest(raw),
-            created_at=now,
-            expires_at=now + (ttl or token_settings().password_setup_ttl),
+    expires = now + (ttl or token_settings().password_setup_ttl)
+    raws = {user_id: secrets.token_urlsafe(32) for user_id in user_ids}
+    if raws:
+        session.execute(
+            insert(PasswordSetupToken),
+            [
+                {
+                    "id": new_id(),
+                    "user_id": user_id,
+                    "token_hash": _digest(raw),
+                    "created_at": now,
+                    "expires_at": expires,
+                }
+                for user_id, raw in raws.items()
+            ],
         )
-    )
-    session.flush()
-    return raw
+    return raws
+
+
+def invite_links(session: Session, user_ids: list[str]) -> dict[str, str]:
+    """The set-password link of each user's invite (a fresh one-time token each)."""
+    return {
+        user_id: password_page_url(raw)
+        for user_id, raw in create_password_setup_tokens(session, user_ids).items()
+    }
 
 
 INVALID_SETUP_TOKEN = "This password link is invalid or has expired"

@@ -31,6 +31,7 @@ from app.features.identity import service as identity
 from app.features.identity.catalogue import CREATOR_ROLE
 from app.features.identity.models import Company, Department, JobTitle, User
 from app.features.reports import service as reports
+from app.features.users import onboarding
 from app.features.values import service as values
 from app.features.wallets import service as wallets
 
@@ -180,7 +181,7 @@ def seed_demo(session: Session, *, now: datetime | None = None, password: str = 
             )
             session.add(job_titles[job_title_name])
             session.flush()
-        user = wallets.create_user_with_wallet(
+        user = onboarding.create_user(
             session,
             company.id,
             f"{local}@{EMAIL_DOMAIN}",

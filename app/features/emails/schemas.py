@@ -1,10 +1,13 @@
-"""Schemas documenting the welcome email routes (contract §7.3)."""
+"""Schemas documenting the welcome email routes (contract §7.3), and the bodies they answer."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from marshmallow import fields, validate
 
 from app.api import BaseSchema, UtcDateTime
+from app.features.emails.service import WelcomeResult
 
 
 class BulkWelcomeBody(BaseSchema):
@@ -42,3 +45,23 @@ class OnboardingSchema(BaseSchema):
 class WelcomeResponse(BaseSchema):
     message = fields.String()
     onboarding = fields.Nested(OnboardingSchema)
+
+
+def welcome_result_body(result: WelcomeResult) -> dict[str, Any]:
+    """One user's entry in the welcome routes' answers (contract §7.3)."""
+    body: dict[str, Any] = {"userId": result.user_id, "success": result.success}
+    if result.error:
+        body["error"] = result.error
+    if result.code:
+        body["code"] = result.code
+    return body
+
+
+def bulk_welcome_body(results: list[WelcomeResult]) -> dict[str, Any]:
+    """The body of POST /admin/users/send-welcome-emails-bulk (contract §7.3)."""
+    sent = sum(1 for r in results if r.success)
+    return {
+        "message": f"Sent {sent} of {len(results)} emails",
+        "results": [welcome_result_body(r) for r in results],
+        "summary": {"total": len(results), "sent": sent, "failed": len(results) - sent},
+    }

@@ -11,27 +11,42 @@ recording the outcome: we cannot know whether the message left. We send it again
 with the same `Message-ID`, derived from the send's identity (run, template, recipient), so mail
 clients fold the rare duplicate of a message the server had accepted just before the crash. A
 message recorded `sent` is never sent again, and one that never left is never reported sent.
+
+Welcome emails go in batches of EMAIL_BATCH_SIZE: one transaction claims the whole batch (set-based
+statements), one SMTP connection carries it, and each send is settled the moment it leaves (one
+statement, asynchronous commit; see `_settlements`), so a crash re-sends at most the one message
+in flight. Claiming a batch at once is safe: a claimed send that never left is sent by the re-run,
+once.
+
+Nothing here waits for the per-company rate limit: a send that finds the window used up raises
+`RateLimited` (what already left stays recorded) and the job layer defers the job until the window
+turns.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
+import queue
+import threading
 import time
 import zlib
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Update, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from app import db, runtime
 from app.config import ConfigError
+from app.errors import RateLimited
 from app.features.emails import ratelimit
 from app.features.emails.models import EmailStatus, SentEmail
 from app.features.emails.templates import WELCOME, render
@@ -104,15 +119,96 @@ def deliver(
 # --- records -------------------------------------------------------------------------------
 
 
-def _settle(record_id: str, error: SendError | None) -> None:
-    """Record the outcome of a claimed send, in its own committed transaction."""
+def _settlement(record_id: str, error: SendError | None) -> Update:
+    """The statement recording the outcome of a claimed send."""
     values: dict[str, Any] = (
         {"status": EmailStatus.SENT, "sent_at": func.now(), "error": None, "transient": False}
         if error is None
         else {"status": EmailStatus.FAILED, "error": str(error)[:2000], "transient": error.transient}
     )
-    with db.engine().begin() as conn:
-        conn.execute(update(SentEmail).where(SentEmail.id == record_id).values(**values))
+    return update(SentEmail).where(SentEmail.id == record_id).values(**values)
+
+
+class _Settler:
+    """Settles a batch's sends from a thread of its own, on a connection of its own, while the
+    next message is on the wire: the SMTP conversation never waits for Postgres. Whatever is
+    queued when the thread gets to it is written together (one UPDATE for the sent ones), so
+    under load a batch costs a few statements rather than one per message.
+
+    A settlement is queued the moment the server accepted the message and written within about
+    one message's time; a worker killed in between leaves that send `sending`, and the re-run
+    sends it again with the same Message-ID (at least once, never reported lost). `close()`
+    writes everything still queued, even when the batch failed, and raises what the thread hit."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[str, SendError | None] | None] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="email-settler", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> _Settler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __call__(self, record_id: str, error: SendError | None) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((record_id, error))
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        done = False
+        try:
+            with db.engine().connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                while not done:
+                    items = [self._queue.get()]
+                    while not self._queue.empty():
+                        items.append(self._queue.get())
+                    done = None in items
+                    outcomes = [item for item in items if item is not None]
+                    sent = [record_id for record_id, error in outcomes if error is None]
+                    if sent:
+                        conn.exec_driver_sql(_SETTLE_SENT, {"ids": sent})
+                    for record_id, error in outcomes:
+                        if error is not None:
+                            conn.execute(_settlement(record_id, error))
+        except Exception as exc:  # raised to the sender by its next call or by close()
+            self._error = exc
+            while not done:  # wait for close(); nothing more is written
+                done = self._queue.get() is None
+
+
+# The hot statement (one per message, or per few under load), kept as plain SQL: building and
+# compiling a SQLAlchemy UPDATE each time costs more CPU than the round trip itself.
+_SETTLE_SENT = (
+    f"UPDATE {SentEmail.__tablename__} SET status = '{EmailStatus.SENT}', sent_at = now(), "
+    "error = NULL, transient = false WHERE id = ANY(%(ids)s)"
+)
+
+
+def _rate_limited(retry_after: float) -> RateLimited:
+    return RateLimited(
+        "The company's email rate limit is used up for now; the rest is sent when its window turns",
+        math.ceil(retry_after),
+        code="EMAIL_RATE_LIMITED",
+    )
+
+
+def _admit_one(company_id: str | None) -> None:
+    """Take the company's rate-limit slot for one send, or raise RateLimited (nothing waits)."""
+    if company_id is None:
+        return
+    grant = ratelimit.take(company_id, 1)
+    if not grant.granted:
+        raise _rate_limited(grant.retry_after)
 
 
 @dataclass
@@ -147,14 +243,23 @@ def send_email(
     module docstring). With `run_id`, a second call for the same (run, template, to) does not send
     again once the first settled and answers `duplicate`; after an interrupted attempt it sends
     again with the same Message-ID. `transport` lets a caller reuse one connection for a batch.
-    Never raises for delivery problems: the outcome says what happened.
+    Never raises for delivery problems: the outcome says what happened. Raises RateLimited, with
+    nothing claimed or sent, when the company's window is used up (a job defers on it; nothing
+    waits). A duplicate takes no slot.
     """
     to = to.strip()
     rendered = render(template, context, locale)  # a template error is a bug: raise before claiming
     own = transport is None
     # A missing SMTP_URL fails here, before the claim; the transport connects only on its first send.
     active = transport or open_transport()
-    record_id, claimed = _claim_send(to, template, company_id, user_id, run_id)
+    try:
+        record_id, claimed = _claim_send(
+            to, template, company_id, user_id, run_id, lambda: _admit_one(company_id if rate_limit else None)
+        )
+    except RateLimited:
+        if own:
+            active.close()
+        raise
     if not claimed:
         if own:
             active.close()
@@ -162,8 +267,6 @@ def send_email(
             session.scalar(select(SentEmail.status).where(SentEmail.id == record_id)) == EmailStatus.SENT
         )
         return SendOutcome("duplicate", record_id=record_id, delivered=delivered)
-    if rate_limit and company_id:
-        ratelimit.acquire(company_id, runtime.settings().email_rate_per_minute)
     message_id = stable_message_id(run_id, template, to) if run_id is not None else None
     message = build_message(to, rendered.subject, rendered.text, rendered.html, message_id)
     try:
@@ -171,7 +274,8 @@ def send_email(
     finally:
         if own:
             active.close()
-    _settle(record_id, error)
+    with db.engine().begin() as conn:
+        conn.execute(_settlement(record_id, error))
     log.info(
         "email sent" if error is None else "email failed",
         extra={"template": template, "record_id": record_id, "error": str(error) if error else None},
@@ -182,11 +286,17 @@ def send_email(
 
 
 def _claim_send(
-    to: str, template: str, company_id: str | None, user_id: str | None, run_id: str | None
+    to: str,
+    template: str,
+    company_id: str | None,
+    user_id: str | None,
+    run_id: str | None,
+    admit: Callable[[], None],
 ) -> tuple[str, bool]:
     """Write the `sending` record (committed at once): (record id, True). (id, False) when this run
     already settled this send. A `sending` record left by an interrupted attempt of the same run,
-    or a transient failure, is taken over: the send goes out again (same Message-ID)."""
+    or a transient failure, is taken over: the send goes out again (same Message-ID). `admit()` runs
+    before a claim commits; when it raises (the rate limit), nothing is written."""
     record_id = new_id()
     stmt = pg_insert(SentEmail).values(
         id=record_id,
@@ -199,6 +309,7 @@ def _claim_send(
     )
     if run_id is None:  # no identity to dedupe on: a plain record
         with db.engine().begin() as conn:
+            admit()
             conn.execute(stmt)
         return record_id, True
     stmt = stmt.on_conflict_do_nothing(
@@ -207,6 +318,7 @@ def _claim_send(
     same_send = (SentEmail.run_id == run_id, SentEmail.template == template, SentEmail.to_email == to)
     with db.engine().begin() as conn:
         if conn.execute(stmt.returning(SentEmail.id)).scalar() is not None:
+            admit()
             return record_id, True
         # Only one attempt of a run sends at a time (the job's lock, or the caller's own lock).
         retaken = conn.execute(
@@ -220,11 +332,16 @@ def _claim_send(
             .returning(SentEmail.id)
         ).scalar()
         if retaken is not None:
+            admit()
             return retaken, True
         return conn.execute(select(SentEmail.id).where(*same_send)).scalar_one(), False
 
 
 # --- welcome / invite emails ---------------------------------------------------------------
+
+# user ids -> each one's set-password link, written in the caller's session (the claim's
+# transaction). The flow that owns invites passes it, so this module knows nothing of tokens.
+InviteLinks = Callable[[Session, list[str]], dict[str, str]]
 
 
 @dataclass
@@ -235,14 +352,6 @@ class WelcomeResult:
     code: str | None = None  # NOT_FOUND | INACTIVE | WELCOME_EMAIL_LIMIT | DELIVERY_FAILED
     transient: bool = False
     already_sent: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"userId": self.user_id, "success": self.success}
-        if self.error:
-            body["error"] = self.error
-        if self.code:
-            body["code"] = self.code
-        return body
 
 
 @dataclass
@@ -266,72 +375,108 @@ def _advisory_key(user_id: str) -> int:
     return key - (1 << 64) if key >= (1 << 63) else key
 
 
-def _claim_welcome(recipient: _Recipient, run_id: str) -> _Claim | WelcomeResult:
-    """Under a per-user lock: skip what this run already did, enforce the 3-per-user limit, then
-    write the `sending` record and the one-time password token, committed together."""
-    from app.features.auth.service import create_password_setup_token, password_page_url
+# Per-user locks, taken in key order (two batches sharing users cannot deadlock).
+_LOCK_USERS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
 
+
+def _claim_welcomes(
+    recipients: list[_Recipient], run_id: str, invite_links: InviteLinks
+) -> tuple[dict[str, _Claim | WelcomeResult], RateLimited | None]:
+    """One transaction for a batch, under its users' locks: skip what this run already did, enforce
+    the 3-per-user limit, take rate-limit slots for the rest, then write their `sending` records
+    and one-time tokens, committed together. Users the window had no room for get nothing (they
+    are claimed by the run after the deferral); the RateLimited returned says when."""
+    outcomes: dict[str, _Claim | WelcomeResult] = {}
     with db.session_scope() as session:
-        session.execute(select(func.pg_advisory_xact_lock(_advisory_key(recipient.id))))
-        existing = session.scalars(
+        session.execute(_LOCK_USERS, {"keys": sorted({_advisory_key(r.id) for r in recipients})})
+        emails = {r.email for r in recipients}
+        # One read: this run's records of the batch, and every welcome record of its users.
+        rows = session.scalars(
             select(SentEmail).where(
-                SentEmail.run_id == run_id,
                 SentEmail.template == WELCOME,
-                SentEmail.to_email == recipient.email,
+                SentEmail.user_id.in_([r.id for r in recipients])
+                | ((SentEmail.run_id == run_id) & SentEmail.to_email.in_(emails)),
             )
-        ).first()
-        if existing is not None:
-            if existing.status == EmailStatus.SENT:
-                return WelcomeResult(recipient.id, True, already_sent=True)
-            # `sending`: an earlier attempt died mid-send; it goes out again (same Message-ID).
-            if existing.status != EmailStatus.SENDING and (
-                existing.status == EmailStatus.SKIPPED or not existing.transient
-            ):
-                code = "WELCOME_EMAIL_LIMIT" if existing.status == EmailStatus.SKIPPED else "DELIVERY_FAILED"
-                return WelcomeResult(recipient.id, False, existing.error, code)
-        sent_before = session.scalar(
-            select(func.count())
-            .select_from(SentEmail)
-            .where(
-                SentEmail.user_id == recipient.id,
-                SentEmail.template == WELCOME,
-                SentEmail.status.in_((EmailStatus.SENT, EmailStatus.SENDING)),
-                SentEmail.id != (existing.id if existing is not None else ""),
-            )
+        ).all()
+        existing = {row.to_email: row for row in rows if row.run_id == run_id and row.to_email in emails}
+        mine = {row.id for row in existing.values()}
+        earlier = Counter(
+            row.user_id
+            for row in rows
+            if row.id not in mine and row.status in (EmailStatus.SENT, EmailStatus.SENDING)
         )
-        if (sent_before or 0) >= MAX_WELCOME_EMAILS:
-            message = f"Welcome email limit reached: at most {MAX_WELCOME_EMAILS} per user"
-            if existing is None:
-                session.add(_welcome_row(recipient, run_id, EmailStatus.SKIPPED, message))
-            else:
-                existing.status, existing.error, existing.transient = EmailStatus.SKIPPED, message, False
-            return WelcomeResult(recipient.id, False, message, "WELCOME_EMAIL_LIMIT")
-        if existing is None:
-            existing = _welcome_row(recipient, run_id, EmailStatus.SENDING, None)
-            session.add(existing)
-        else:  # an interrupted send or a transient failure of an earlier attempt of this run
-            existing.status, existing.error, existing.attempts = (
-                EmailStatus.SENDING,
-                None,
-                existing.attempts + 1,
-            )
-        user = session.get_one(User, recipient.id)
-        token = create_password_setup_token(session, user)
+        new_rows: list[dict[str, Any]] = []
+        wanted: list[_Recipient] = []
+        for recipient in recipients:
+            row = existing.get(recipient.email)
+            decided = _decided(recipient, row, earlier.get(recipient.id, 0))
+            if decided is None:
+                wanted.append(recipient)
+                continue
+            outcomes[recipient.id] = decided
+            if decided.code == "WELCOME_EMAIL_LIMIT" and row is None:
+                new_rows.append(_welcome_row(recipient, run_id, EmailStatus.SKIPPED, decided.error))
+            elif decided.code == "WELCOME_EMAIL_LIMIT" and row is not None:
+                row.status, row.error, row.transient = EmailStatus.SKIPPED, decided.error, False
+        admitted, limited = _admit(wanted)
+        claims: dict[str, str] = {}
+        for recipient in admitted:
+            row = existing.get(recipient.email)
+            if row is None:
+                new_rows.append(_welcome_row(recipient, run_id, EmailStatus.SENDING, None))
+                claims[recipient.id] = new_rows[-1]["id"]
+            else:  # an interrupted send or a transient failure of an earlier attempt of this run
+                row.status, row.error, row.attempts = EmailStatus.SENDING, None, row.attempts + 1
+                claims[recipient.id] = row.id
+        if new_rows:
+            session.execute(insert(SentEmail), new_rows)
+        links = invite_links(session, list(claims)) if claims else {}
         session.flush()
-        return _Claim(existing.id, password_page_url(token))
+    outcomes.update({user_id: _Claim(record_id, links[user_id]) for user_id, record_id in claims.items()})
+    return outcomes, limited
 
 
-def _welcome_row(recipient: _Recipient, run_id: str, status: str, error: str | None) -> SentEmail:
-    return SentEmail(
-        id=new_id(),
-        company_id=recipient.company_id,
-        user_id=recipient.id,
-        to_email=recipient.email,
-        template=WELCOME,
-        run_id=run_id,
-        status=status,
-        error=error,
-    )
+def _decided(recipient: _Recipient, row: SentEmail | None, sent_before: int) -> WelcomeResult | None:
+    """The result of a user this run need not (or may not) email; None when the email must go."""
+    if row is not None:
+        if row.status == EmailStatus.SENT:
+            return WelcomeResult(recipient.id, True, already_sent=True)
+        # `sending`: an earlier attempt died mid-send; it goes out again (same Message-ID).
+        if row.status != EmailStatus.SENDING and (row.status == EmailStatus.SKIPPED or not row.transient):
+            code = "WELCOME_EMAIL_LIMIT" if row.status == EmailStatus.SKIPPED else "DELIVERY_FAILED"
+            return WelcomeResult(recipient.id, False, row.error, code)
+    if sent_before >= MAX_WELCOME_EMAILS:
+        message = f"Welcome email limit reached: at most {MAX_WELCOME_EMAILS} per user"
+        return WelcomeResult(recipient.id, False, message, "WELCOME_EMAIL_LIMIT")
+    return None
+
+
+def _admit(wanted: list[_Recipient]) -> tuple[list[_Recipient], RateLimited | None]:
+    """The recipients their companies' rate-limit windows have room for (in order), and the
+    RateLimited to stop with when some had none."""
+    by_company: dict[str, list[_Recipient]] = defaultdict(list)
+    for recipient in wanted:
+        by_company[recipient.company_id].append(recipient)
+    admitted: set[str] = set()
+    retry_after = 0.0
+    for company_id, members in by_company.items():
+        grant = ratelimit.take(company_id, len(members))
+        admitted.update(r.id for r in members[: grant.granted])
+        retry_after = max(retry_after, grant.retry_after)
+    return [r for r in wanted if r.id in admitted], _rate_limited(retry_after) if retry_after else None
+
+
+def _welcome_row(recipient: _Recipient, run_id: str, status: str, error: str | None) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "company_id": recipient.company_id,
+        "user_id": recipient.id,
+        "to_email": recipient.email,
+        "template": WELCOME,
+        "run_id": run_id,
+        "status": status,
+        "error": error,
+    }
 
 
 def _load_recipients(session: Session, company_id: str | None, user_ids: list[str]) -> dict[str, _Recipient]:
@@ -355,44 +500,64 @@ def send_welcome_emails(
     company_id: str | None,
     user_ids: list[str],
     run_id: str,
+    invite_links: InviteLinks,
     progress: Callable[[int], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[WelcomeResult]:
-    """Invite each user (a one-time set-password link), in batches of EMAIL_BATCH_SIZE sharing one
-    SMTP connection, under the company's rate limit. Safe to re-run with the same `run_id`."""
+    """Invite each user (a one-time set-password link from `invite_links`), in batches of
+    EMAIL_BATCH_SIZE: per batch one transaction claims the sends and writes the tokens, one SMTP
+    connection carries the messages, and each send is settled as it leaves. Safe to re-run with
+    the same `run_id`.
+
+    When the company's rate-limit window is used up, the batch sends what the window allowed
+    (recorded, so never sent again by this run) and RateLimited is raised: the caller defers and a
+    later run with the same `run_id` carries on where this one stopped. Nothing waits here."""
     settings = runtime.settings()
     unique_ids = list(dict.fromkeys(user_ids))
     recipients = _load_recipients(session, company_id, unique_ids)
     results: list[WelcomeResult] = []
     link_hours = settings.password_setup_token_ttl_hours
     for batch in _chunks(unique_ids, settings.email_batch_size):
+        outcomes: dict[str, _Claim | WelcomeResult] = {}
+        found: list[_Recipient] = []
+        for user_id in batch:
+            recipient = recipients.get(user_id)
+            if recipient is None:
+                outcomes[user_id] = WelcomeResult(user_id, False, "User not found", "NOT_FOUND")
+            elif not recipient.is_active:
+                outcomes[user_id] = WelcomeResult(user_id, False, "User is deactivated", "INACTIVE")
+            else:
+                found.append(recipient)
+        # A missing SMTP_URL fails here, before anything is claimed (the connection opens lazily).
         with open_transport() as transport:
-            for user_id in batch:
-                results.append(
-                    _welcome_one(recipients.get(user_id), user_id, run_id, transport, link_hours, sleep)
-                )
+            limited = None
+            if found:
+                claimed, limited = _claim_welcomes(found, run_id, invite_links)
+                outcomes.update(claimed)
+            to_send = [(r, c) for r in found if isinstance(c := outcomes.get(r.id), _Claim)]
+            if to_send:
+                with _Settler() as settle:
+                    for recipient, claim in to_send:
+                        outcomes[recipient.id] = _send_welcome(
+                            recipient, claim, run_id, transport, settle, link_hours, sleep
+                        )
+        if limited is not None:
+            raise limited
+        results.extend(cast(WelcomeResult, outcomes[user_id]) for user_id in batch)
         if progress is not None:
             progress(len(results) * 100 // max(1, len(unique_ids)))
     return results
 
 
-def _welcome_one(
-    recipient: _Recipient | None,
-    user_id: str,
+def _send_welcome(
+    recipient: _Recipient,
+    claim: _Claim,
     run_id: str,
     transport: Transport,
+    settle: Callable[[str, SendError | None], None],
     link_hours: int,
     sleep: Callable[[float], None],
 ) -> WelcomeResult:
-    if recipient is None:
-        return WelcomeResult(user_id, False, "User not found", "NOT_FOUND")
-    if not recipient.is_active:
-        return WelcomeResult(user_id, False, "User is deactivated", "INACTIVE")
-    claim = _claim_welcome(recipient, run_id)
-    if isinstance(claim, WelcomeResult):
-        return claim
-    settings = runtime.settings()
-    ratelimit.acquire(recipient.company_id, settings.email_rate_per_minute, sleep=sleep)
     rendered = render(
         WELCOME,
         {
@@ -409,12 +574,12 @@ def _welcome_one(
         build_message(recipient.email, rendered.subject, rendered.text, rendered.html, message_id),
         sleep,
     )
-    _settle(claim.record_id, error)
+    settle(claim.record_id, error)
     if error is None:
-        return WelcomeResult(user_id, True)
-    log.warning("welcome email failed", extra={"user_id": user_id, "error": str(error)})
+        return WelcomeResult(recipient.id, True)
+    log.warning("welcome email failed", extra={"user_id": recipient.id, "error": str(error)})
     return WelcomeResult(
-        user_id, False, f"Email could not be delivered: {error}", "DELIVERY_FAILED", error.transient
+        recipient.id, False, f"Email could not be delivered: {error}", "DELIVERY_FAILED", error.transient
     )
 
 
@@ -430,13 +595,3 @@ def welcome_stats(session: Session, user_ids: list[str]) -> dict[str, tuple[int,
         .group_by(SentEmail.user_id)
     ).tuples()
     return {user_id: (int(count), last) for user_id, count, last in rows if user_id is not None}
-
-
-def bulk_response(results: list[WelcomeResult]) -> dict[str, Any]:
-    """The body of POST /admin/users/send-welcome-emails-bulk (contract §7.3)."""
-    sent = sum(1 for r in results if r.success)
-    return {
-        "message": f"Sent {sent} of {len(results)} emails",
-        "results": [r.as_dict() for r in results],
-        "summary": {"total": len(results), "sent": sent, "failed": len(results) - sent},
-    }

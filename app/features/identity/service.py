@@ -1,4 +1,7 @@
-"""Identity and tenancy: companies, their default roles, users and permission look-ups."""
+"""Identity and tenancy: companies' default roles, role assignment and permission look-ups.
+
+Creating companies and users (each user with a wallet) is the onboarding flow's
+(`app/features/users/onboarding.py`), which calls into this module and into wallets."""
 
 from __future__ import annotations
 
@@ -7,16 +10,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, Invalid, NotFound
-from app.features.identity.catalogue import (
-    CREATOR_ROLE,
-    DEFAULT_ROLES,
-    PERMISSIONS,
-    ROLE_KEYS,
-    SUPER_ADMIN_ROLE,
-    category_of,
-)
+from app.features.identity.catalogue import DEFAULT_ROLES, PERMISSIONS, ROLE_KEYS, category_of
 from app.features.identity.models import Company, Permission, Role, User, UserRole, role_permissions
-from app.features.wallets.service import create_wallet
 
 
 def sync_permission_catalogue(session: Session) -> dict[str, int]:
@@ -45,32 +40,6 @@ def create_default_roles(session: Session, company: Company) -> dict[str, Role]:
         )
         roles[name] = role
     return roles
-
-
-def create_company(
-    session: Session,
-    name: str,
-    admin_email: str,
-    admin_name: str,
-    timezone: str | None = None,
-    super_admin: bool = False,
-) -> tuple[Company, User]:
-    """A company with its default roles and a first user who is its Company Admin (everything
-    within the company), or with `super_admin` a Super Admin (a platform operator)."""
-    company = Company(name=name)
-    if timezone:
-        company.timezone = timezone
-    session.add(company)
-    session.flush()
-    roles = create_default_roles(session, company)
-    admin = User(company_id=company.id, email=admin_email.strip().lower(), name=admin_name)
-    session.add(admin)
-    session.flush()
-    admin_role = SUPER_ADMIN_ROLE if super_admin else CREATOR_ROLE
-    session.add(UserRole(user_id=admin.id, role_id=roles[admin_role].id))
-    session.flush()
-    create_wallet(session, admin)
-    return company, admin
 
 
 def default_role_id(session: Session, company_id: str, key: str) -> str:

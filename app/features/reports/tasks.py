@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import DomainError, PermanentJobError, Unavailable
 from app.features.emails import service as emails
+from app.features.emails.tasks import deferred_when_rate_limited
 from app.features.emails.templates import REPORT
 from app.features.reports import service
 from app.features.reports.llm import LLMError
@@ -117,15 +118,16 @@ def send_report_email(ctx: JobContext, report_id: str, to: str, subject: str, me
         context = service.email_context(report, dataset.filename if dataset else None, message)
         # At least once: a re-run after a crash mid-send sends again with the same Message-ID; a
         # send this job already settled is not repeated (the email service keys it by job id).
-        outcome = emails.send_email(
-            session,
-            to,
-            REPORT,
-            {**context, "subject": subject},
-            company_id=report.company_id,
-            user_id=report.owner_id,
-            run_id=ctx.job_id,
-        )
+        with deferred_when_rate_limited(ctx):
+            outcome = emails.send_email(
+                session,
+                to,
+                REPORT,
+                {**context, "subject": subject},
+                company_id=report.company_id,
+                user_id=report.owner_id,
+                run_id=ctx.job_id,
+            )
         if outcome.status == "failed" and outcome.transient:
             raise RuntimeError(f"transient SMTP failure, retrying: {outcome.error}")
         if not (outcome.sent or outcome.delivered):

@@ -53,7 +53,8 @@ class NotifyOutcome:
 
 def send(session: Session, redemption_id: str, event: str) -> NotifyOutcome:
     """Send the event's e-mail(s). Never raises for delivery problems; `transient` counts the
-    sends worth retrying (an already-sent one answers `duplicate` on the retry)."""
+    sends worth retrying (an already-sent one answers `duplicate` on the retry). Raises
+    RateLimited when the company's email window is used up (the job defers; sent ones stay sent)."""
     outcome = NotifyOutcome()
     row = session.get(Redemption, redemption_id)
     if row is None or event not in Event.ALL:

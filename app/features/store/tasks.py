@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.features.emails.tasks import deferred_when_rate_limited
 from app.features.store import flows, issuing, notifications, sync
 from app.jobs import JobContext, task
 
@@ -49,7 +50,8 @@ class TransientEmailFailure(Exception):
 
 @task(notifications.KIND, queue="emails", max_attempts=4, timeout_seconds=120)
 def notify_redemption(ctx: JobContext, redemption_id: str, event: str) -> dict[str, Any]:
-    outcome = notifications.send(ctx.session, redemption_id, event)
+    with deferred_when_rate_limited(ctx):
+        outcome = notifications.send(ctx.session, redemption_id, event)
     if outcome.transient:
         raise TransientEmailFailure(f"{outcome.transient} e-mail(s) hit a transient SMTP error")
     return {"sent": outcome.sent, "duplicate": outcome.duplicate, "failed": outcome.failed}

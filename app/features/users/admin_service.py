@@ -24,8 +24,8 @@ from app.features.emails import service as emails
 from app.features.identity.catalogue import EMPLOYEE_ROLE
 from app.features.identity.models import Department, JobTitle, User
 from app.features.roles.authority import require_authority_over
+from app.features.users import onboarding
 from app.features.wallets.models import BalanceType, TransactionType, Wallet, WalletTransaction
-from app.features.wallets.service import create_user_with_wallet
 from app.jobs import enqueue
 from app.jobs.registry import get_task
 
@@ -236,7 +236,7 @@ def create_user(session: Session, company_id: str, actor_id: str, body: dict[str
     _check_job_title(session, company_id, job_title_id)
     try:
         with session.begin_nested():  # a concurrent create of the same email loses here
-            user = create_user_with_wallet(
+            user = onboarding.create_user(
                 session,
                 company_id,
                 email,

@@ -10,8 +10,8 @@ Portuguese (`nome,email,departamento,cargo,email_gestor`) and English
 from __future__ import annotations
 
 import csv
-import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 TEMPLATE_HEADER = ("nome", "email", "departamento", "cargo", "email_gestor")
@@ -53,6 +53,11 @@ class CsvError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+# (row_number, name, email, department, job_title, manager_email): a CsvRow's fields, as a tuple
+# for the bulk path (COPY), which needs no object per row.
+Record = tuple[int, str, str, str | None, str | None, str | None]
 
 
 @dataclass(frozen=True)
@@ -99,28 +104,43 @@ def _normalize_header(cell: str) -> str:
     return re.sub(r"[\s\-]+", "_", cell.replace("\ufeff", "").strip().lower())
 
 
+# A line and its ending (\r\n, \r or \n), as io.StringIO(newline="") splits them.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+$")
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of `text`, one at a time (no list of them, no second copy of the text)."""
+    return (match.group() for match in _LINE.finditer(text))
+
+
 def _sniff_delimiter(text: str) -> str:
     """`;` when the header line has more semicolons than commas (outside quotes), else `,`."""
-    header = next((line for line in text.splitlines() if line.strip()), "")
+    header = next((line for line in _lines(text) if line.strip()), "")
     unquoted = re.sub(r'"[^"]*"', "", header)
     return ";" if unquoted.count(";") > unquoted.count(",") else ","
 
 
-def parse(data: bytes, max_rows: int) -> ParsedCsv:
-    """Parse the file; CsvError for an empty, binary, header-less or oversized file."""
-    text, encoding = decode(data)
-    delimiter = _sniff_delimiter(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', doublequote=True)
-    try:
-        header = next((cells for cells in reader if any(c.strip() for c in cells)), None)
+class CsvFile:
+    """A file whose header has been read and checked; `records()` parses the data rows lazily, so
+    a caller can stream them (into COPY) without holding them all."""
+
+    def __init__(self, data: bytes, max_rows: int) -> None:
+        text, self.encoding = decode(data)
+        self.delimiter = _sniff_delimiter(text)
+        self.max_rows = max_rows
+        self._reader = csv.reader(_lines(text), delimiter=self.delimiter, quotechar='"', doublequote=True)
+        try:
+            header = next((cells for cells in self._reader if any(c.strip() for c in cells)), None)
+        except csv.Error as exc:
+            raise _unparseable(exc) from None
         if header is None:
             raise CsvError("The file is empty", "EMPTY_FILE")
-        columns: dict[str, int] = {}
+        self.columns: dict[str, int] = {}
         for index, cell in enumerate(header):
             field = _ALIASES.get(_normalize_header(cell))
-            if field and field not in columns:
-                columns[field] = index
-        missing = [label for field, label in REQUIRED.items() if field not in columns]
+            if field and field not in self.columns:
+                self.columns[field] = index
+        missing = [label for field, label in REQUIRED.items() if field not in self.columns]
         if missing:
             found = ", ".join(c.strip() for c in header if c.strip()) or "none"
             raise CsvError(
@@ -128,31 +148,39 @@ def parse(data: bytes, max_rows: int) -> ParsedCsv:
                 "MISSING_COLUMN",
             )
 
-        def cell(cells: list[str], field: str) -> str:
-            index = columns.get(field)
-            return cells[index].strip() if index is not None and index < len(cells) else ""
+    def records(self) -> Iterator[Record]:
+        """The data rows in order, once. CsvError for more than `max_rows` rows, for a file that
+        breaks the CSV syntax, and (at the end) for a file with no data row."""
+        columns = self.columns
+        fields = [columns.get(f, -1) for f in ("name", "email", "department", "job_title", "manager_email")]
+        count = 0
+        try:
+            for cells in self._reader:
+                if not "".join(cells).strip():
+                    continue  # blank line
+                if count >= self.max_rows:
+                    raise CsvError(
+                        f"The file has more than {self.max_rows} data rows; split it into smaller files",
+                        "TOO_MANY_ROWS",
+                    )
+                count += 1
+                size = len(cells)
+                name, email, department, title, manager = (
+                    cells[i].strip() if 0 <= i < size else "" for i in fields
+                )
+                yield count, name, email.lower(), department or None, title or None, manager.lower() or None
+        except csv.Error as exc:
+            raise _unparseable(exc) from None
+        if count == 0:
+            raise CsvError("The file has a header but no data rows", "EMPTY_FILE")
 
-        rows: list[CsvRow] = []
-        for cells in reader:
-            if not any(c.strip() for c in cells):
-                continue  # blank line
-            if len(rows) >= max_rows:
-                raise CsvError(
-                    f"The file has more than {max_rows} data rows; split it into smaller files",
-                    "TOO_MANY_ROWS",
-                )
-            rows.append(
-                CsvRow(
-                    row_number=len(rows) + 1,
-                    name=cell(cells, "name"),
-                    email=cell(cells, "email").lower(),
-                    department=cell(cells, "department") or None,
-                    job_title=cell(cells, "job_title") or None,
-                    manager_email=cell(cells, "manager_email").lower() or None,
-                )
-            )
-    except csv.Error as exc:
-        raise CsvError(f"The file could not be parsed as CSV: {exc}", "UNPARSEABLE") from None
-    if not rows:
-        raise CsvError("The file has a header but no data rows", "EMPTY_FILE")
-    return ParsedCsv(rows=rows, delimiter=delimiter, encoding=encoding)
+
+def _unparseable(exc: csv.Error) -> CsvError:
+    return CsvError(f"The file could not be parsed as CSV: {exc}", "UNPARSEABLE")
+
+
+def parse(data: bytes, max_rows: int) -> ParsedCsv:
+    """Parse the whole file; CsvError for an empty, binary, header-less or oversized file."""
+    opened = CsvFile(data, max_rows)
+    rows = [CsvRow(*record) for record in opened.records()]
+    return ParsedCsv(rows=rows, delimiter=opened.delimiter, encoding=opened.encoding)

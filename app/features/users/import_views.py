@@ -24,12 +24,12 @@ from app.api import (
 from app.auth import current_user, require_permission
 from app.features.company import import_settings
 from app.features.users import csv_import
-from app.features.users.csv_parsing import CsvError, parse, template_csv
-from app.features.users.import_models import CsvImportPreview, PreviewStatus
+from app.features.users.csv_parsing import template_csv
 from app.features.users.import_schemas import ImportBody, ImportResponseSchema, PreviewResponseSchema
+from app.features.users.models import CsvImportPreview, PreviewStatus
 from app.jobs import enqueue
 from app.jobs.http import respond_when_done
-from app.jobs.models import ACTIVE_STATUSES, Job, JobStatus
+from app.jobs.models import ACTIVE_STATUSES, Job
 from app.jobs.schemas import AcceptedSchema
 from app.ratelimit import creates_job
 
@@ -124,19 +124,19 @@ class CsvPreview(MethodView):
         otherwise 202 + job id, and the preview is at GET /admin/users/csv/preview/<previewId>."""
         settings = runtime.settings()
         data = read_upload()
-        try:
-            parsed = parse(data, settings.csv_max_rows)
-        except CsvError as exc:
-            raise ApiError(400, exc.message, exc.code) from None
         user = current_user()
         session = request_session()
-        check_now = len(parsed.rows) <= settings.csv_sync_check_rows
         preview = csv_import.create_preview(
-            session, user.company_id, user.id, parsed.rows, check_now=check_now
+            session,
+            user.company_id,
+            user.id,
+            data,
+            max_rows=settings.csv_max_rows,
+            check_up_to=settings.csv_sync_check_rows,
         )
-        if check_now:
+        if preview.status != PreviewStatus.CHECKING:
             session.commit()
-            return jsonify(csv_import.preview_response(preview))
+            return _preview_response(preview)
         job, _ = enqueue(
             session,
             csv_import.CHECK_KIND,
@@ -146,18 +146,21 @@ class CsvPreview(MethodView):
         )
         preview.check_job_id = job.id
         session.commit()
-        return respond_when_done(session, job, lambda done: _render_check(done, preview.id))
+        return respond_when_done(session, job, lambda done: _render_check(preview.id))
 
 
-def _render_check(job: Job, preview_id: str) -> ResponseReturnValue:
-    if job.status != JobStatus.SUCCEEDED:
-        return error_response(500, "The file could not be checked", "PREVIEW_CHECK_FAILED", {"jobId": job.id})
+def _preview_response(preview: CsvImportPreview) -> Response:
+    """The preview body, streamed from Postgres as it is read (large files have large previews)."""
+    return Response(csv_import.preview_json(preview), mimetype="application/json")
+
+
+def _render_check(preview_id: str) -> ResponseReturnValue:
     session = request_session()
     preview = session.get(CsvImportPreview, preview_id)
     if preview is None:
         return error_response(404, csv_import.PREVIEW_NOT_FOUND, "PREVIEW_NOT_FOUND")
     session.refresh(preview)
-    return jsonify(csv_import.preview_response(preview))
+    return _preview_response(preview)
 
 
 @blp.route("/csv/preview/<string:preview_id>")
@@ -176,7 +179,7 @@ class CsvPreviewDetail(MethodView):
             raise ApiError(
                 409, "The file is still being checked", "PREVIEW_CHECKING", {"jobId": preview.check_job_id}
             )
-        return jsonify(csv_import.preview_response(preview))
+        return _preview_response(preview)
 
 
 @blp.route("/csv/import")
@@ -210,7 +213,7 @@ class CsvImport(MethodView):
             return respond_when_done(session, previous, _render_import)
         if previous is not None and previous.status in ACTIVE_STATUSES:
             return respond_when_done(session, previous, _render_import)  # a double click
-        csv_import.select_rows(preview, body.get("confirmedRows"))  # 400 on unknown row numbers now
+        csv_import.check_confirmed_rows(preview, body.get("confirmedRows"))  # 400 now, not in the job
         job, _ = enqueue(
             session,
             csv_import.IMPORT_KIND,
@@ -233,14 +236,10 @@ class CsvImport(MethodView):
 
 
 def _render_import(job: Job) -> ResponseReturnValue:
-    if job.status == JobStatus.SUCCEEDED and job.result is not None:
-        result = dict(job.result)
-        if result.get("status") == "failed":
-            response = error_response(422, result["message"], "IMPORT_FAILED", result["report"]["errors"])
-            response.set_data(jsonify({**response.get_json(), **result}).get_data())
-            return response
-        return jsonify(result)
-    message = (job.error or "The import failed").split(": ", 1)[-1]
-    if job.status == JobStatus.CANCELED:
-        return error_response(409, "The import was canceled", "IMPORT_CANCELED", {"jobId": job.id})
-    return error_response(400, message, "IMPORT_FAILED", {"jobId": job.id})
+    """The contract's body of a finished import: 200 imported, 422 nothing imported (a bad row)."""
+    result = dict(job.result or {})
+    if result.get("status") == "failed":
+        response = error_response(422, result["message"], "IMPORT_FAILED", result["report"]["errors"])
+        response.set_data(jsonify({**response.get_json(), **result}).get_data())
+        return response
+    return jsonify(result)

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app import db
+from app.errors import RateLimited
 from app.features.emails import service as emails
 from app.features.identity.models import Company, User
 from app.features.wallets import notice_templates
@@ -192,17 +193,20 @@ def _send_expiry_notices(now: datetime | None, batch_size: int) -> dict[str, Any
                         continue
                     first = claimed[0]
                     with db.session_scope() as session:
-                        outcome = emails.send_email(
-                            session,
-                            first.email,
-                            notice_templates.COINS_EXPIRING,
-                            _notice_context(claimed, threshold, moment),
-                            company_id=first.company_id,
-                            user_id=first.user_id,
-                            # The send's identity: a resend after a crash is the same message.
-                            run_id=f"expiry:{threshold}:{first.id}",
-                            transport=transport,
-                        )
+                        try:
+                            outcome = emails.send_email(
+                                session,
+                                first.email,
+                                notice_templates.COINS_EXPIRING,
+                                _notice_context(claimed, threshold, moment),
+                                company_id=first.company_id,
+                                user_id=first.user_id,
+                                # The send's identity: a resend after a crash is the same message.
+                                run_id=f"expiry:{threshold}:{first.id}",
+                                transport=transport,
+                            )
+                        except RateLimited as limited:  # the company's window is full: next run
+                            outcome = emails.SendOutcome("failed", limited.message, transient=True)
                     delivered = outcome.sent or outcome.delivered
                     _settle_notices(claimed, threshold, outcome.record_id, delivered)
                     if delivered:

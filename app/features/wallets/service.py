@@ -20,17 +20,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Select, and_, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from app import db
 from app.db import utcnow
 from app.errors import Conflict, Invalid
 from app.features.company.models import DEFAULT_WEEKLY_RENEWAL_AMOUNT, CompanySettings
-from app.features.identity.catalogue import EMPLOYEE_ROLE
 from app.features.identity.models import User
 from app.features.wallets.models import BalanceType, TransactionType, Wallet, WalletTransaction
-from app.ids import new_id
+from app.ids import sql_new_id
 
 REDEEMABLE_LIFETIME_MONTHS = 18
 URGENT_EXPIRATION_DAYS = 7
@@ -60,21 +60,76 @@ def initial_allowance(session: Session, company_id: str) -> int:
     return DEFAULT_WEEKLY_RENEWAL_AMOUNT if amount is None else int(amount)
 
 
-def ensure_wallet(session: Session, user_id: str, company_id: str, now: datetime | None = None) -> bool:
-    """Create the user's wallet unless it exists (safe under concurrency); True when created."""
-    wallet_id = session.scalar(
+def create_starting_wallets(
+    session: Session, company_id: str, user_ids: Select[str], now: datetime | None = None
+) -> int:
+    """A wallet for each user `user_ids` selects (users of `company_id`; a user who has a wallet
+    keeps it), starting at the company's weekly allowance with the RESET row that explains it.
+    Set-based: one statement, however many users. Returns how many wallets were created."""
+    moment = now or utcnow()
+    allowance = initial_allowance(session, company_id)
+    new_wallet_id = sql_new_id(moment)
+    users = user_ids.subquery()
+    created = (
         insert(Wallet)
-        .values(id=new_id(), user_id=user_id, company_id=company_id)
+        .from_select(
+            [
+                "id",
+                "user_id",
+                "company_id",
+                "compliment_balance",
+                "redeemable_balance",
+                "created_at",
+                "updated_at",
+            ],
+            select(
+                new_wallet_id,
+                users.c[0],
+                literal(company_id),
+                literal(allowance),
+                literal(0),
+                literal(moment),
+                literal(moment),
+            ),
+        )
         .on_conflict_do_nothing(index_elements=[Wallet.user_id])
         .returning(Wallet.id)
     )
-    if wallet_id is None:
-        return False
-    allowance = initial_allowance(session, company_id)
-    if allowance > 0:
-        wallet = _lock(session, wallet_id)
-        _set_compliment(session, wallet, allowance, INITIAL_ALLOWANCE_REASON, None, now)
-    return True
+    if allowance == 0:
+        return db.affected(session.execute(created))
+    wallets = created.cte("created_wallets")
+    ledger = insert(WalletTransaction).from_select(
+        [
+            "id",
+            "wallet_id",
+            "company_id",
+            "transaction_type",
+            "balance_type",
+            "amount",
+            "previous_balance",
+            "new_balance",
+            "reason",
+            "created_at",
+        ],
+        select(
+            sql_new_id(moment),
+            wallets.c.id,
+            literal(company_id),
+            literal(TransactionType.RESET.value),
+            literal(BalanceType.COMPLIMENT.value),
+            literal(allowance),
+            literal(0),
+            literal(allowance),
+            literal(INITIAL_ALLOWANCE_REASON),
+            literal(moment),
+        ),
+    )
+    return db.affected(session.execute(ledger))
+
+
+def ensure_wallet(session: Session, user_id: str, company_id: str, now: datetime | None = None) -> bool:
+    """Create the user's wallet unless it exists (safe under concurrency); True when created."""
+    return create_starting_wallets(session, company_id, select(literal(user_id)), now) == 1
 
 
 def create_wallet(session: Session, user: User, now: datetime | None = None) -> Wallet:
@@ -83,39 +138,6 @@ def create_wallet(session: Session, user: User, now: datetime | None = None) -> 
         session.flush()
     ensure_wallet(session, user.id, user.company_id, now)
     return session.scalars(select(Wallet).where(Wallet.user_id == user.id)).one()
-
-
-def create_user_with_wallet(
-    session: Session,
-    company_id: str,
-    email: str,
-    name: str,
-    *,
-    role: str | None = EMPLOYEE_ROLE,
-    avatar: str | None = None,
-    department_id: str | None = None,
-    job_title_id: str | None = None,
-    password_hash: str | None = None,
-    now: datetime | None = None,
-) -> User:
-    """Every code path that creates a user should come through here (or call create_wallet)."""
-    from app.features.identity import service as identity
-
-    user = User(
-        company_id=company_id,
-        email=email.strip().lower(),
-        name=name,
-        avatar=avatar,
-        department_id=department_id,
-        job_title_id=job_title_id,
-        password_hash=password_hash,
-    )
-    session.add(user)
-    session.flush()
-    if role:
-        identity.assign_role(session, user, role)
-    create_wallet(session, user, now)
-    return user
 
 
 # --- locking -------------------------------------------------------------------------------

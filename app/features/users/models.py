@@ -1,11 +1,13 @@
-"""Tables of the CSV import: previews kept server-side for 30 minutes, and manager links."""
+"""Tables of the users feature: CSV import previews (kept server-side for 30 minutes) with their
+rows, and manager links."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, func
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, func, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, utcnow
@@ -19,7 +21,8 @@ class PreviewStatus:
 
 
 class CsvImportPreview(Base):
-    """A checked file, stored in Postgres so any web replica (and the worker) can import it."""
+    """A checked file, stored in Postgres so any web replica (and the worker) can import it. Its
+    rows are `csv_import_rows` (written with COPY, checked with set-based SQL)."""
 
     __tablename__ = "csv_import_previews"
     __table_args__ = (Index("ix_csv_import_previews_expires_at", "expires_at"),)
@@ -29,14 +32,31 @@ class CsvImportPreview(Base):
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(16), default=PreviewStatus.READY)
     total_rows: Mapped[int] = mapped_column(Integer, default=0)
-    # [{rowNumber, name, email, department, position, managerEmail, status, errors}]
-    rows: Mapped[dict[str, Any]] = mapped_column()
+    valid_rows: Mapped[int | None] = mapped_column(Integer)  # known once checked
     check_job_id: Mapped[str | None] = mapped_column(String(36))
     import_job_id: Mapped[str | None] = mapped_column(String(36))
     report: Mapped[dict[str, Any] | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     expires_at: Mapped[datetime]
     consumed_at: Mapped[datetime | None]
+
+
+class CsvImportRow(Base):
+    """One data row of a preview's file as parsed, and what the check found wrong with it (no
+    errors: the row is valid)."""
+
+    __tablename__ = "csv_import_rows"
+
+    preview_id: Mapped[str] = mapped_column(
+        ForeignKey("csv_import_previews.id", ondelete="CASCADE"), primary_key=True
+    )
+    row_number: Mapped[int] = mapped_column(Integer, primary_key=True)  # data rows from 1
+    name: Mapped[str] = mapped_column(Text)
+    email: Mapped[str] = mapped_column(Text)  # lowercased
+    department: Mapped[str | None] = mapped_column(Text)
+    position: Mapped[str | None] = mapped_column(Text)
+    manager_email: Mapped[str | None] = mapped_column(Text)
+    errors: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
 
 
 class UserManager(Base):
