@@ -138,6 +138,8 @@ class Settings:
     tremendous_timeout_seconds: float = 5.0
     voucher_reconcile_after_minutes: int = 30  # a sent voucher without a final event is checked after
     voucher_stuck_alert_hours: int = 24  # an unresolved voucher older than this is logged as an alert
+    # Wallets per transaction of the weekly reset: bounds how long any wallet row stays locked.
+    weekly_reset_chunk_size: int = 5_000
 
     @property
     def is_production(self) -> bool:
@@ -307,6 +309,7 @@ def _parse(env: Env, app_env: str) -> Settings:
         rate_limit_token_per_address=_rate(env, "RATE_LIMIT_TOKEN_PER_ADDRESS", "60/1m"),
         rate_limit_jobs_per_company=_rate(env, "RATE_LIMIT_JOBS_PER_COMPANY", "120/1m"),
         password_hash_concurrency=env.int("PASSWORD_HASH_CONCURRENCY", 2, validate=Range(min=1)),
+        weekly_reset_chunk_size=env.int("WEEKLY_RESET_CHUNK_SIZE", 5_000, validate=Range(min=1)),
         **_store_settings(env),
     )
 

@@ -31,8 +31,7 @@ from app.features.store.models import (
 from app.features.users.models import CsvImportPreview, CsvImportRow, UserManager
 from app.features.values.models import CompanyValue
 from app.features.vouchers.models import VoucherWebhookEvent
-from app.features.wallets.models import Wallet, WalletTransaction
-from app.features.wallets.periodic_models import ExpiryNotice, WeeklyReset
+from app.features.wallets.models import ExpiryNotice, Wallet, WalletTransaction, WeeklyReset
 from app.jobs.models import Job
 
 __all__ = [

@@ -11,9 +11,8 @@
   service module builds a `{"success": …}` envelope;
 - a feature's tables are declared in its `models.py`.
 
-Work on the bulk-data half of issue 11 is moving user and wallet creation out of the modules
-named in `ALLOWED` (a flow will own it). Until it lands, their known violations are listed there,
-each with that reason; nothing else may be added.
+The `ALLOWED_*` lists held the known violations while issue 11's bulk-data work removed them;
+they are empty now, and nothing may be added to them.
 """
 
 from __future__ import annotations
@@ -26,21 +25,13 @@ from pathlib import Path
 
 APP = Path(__file__).resolve().parent.parent / "app"
 
-_ISSUE_11 = "issue 11 (bulk data) moves user creation into a flow and wallet creation to one bulk owner"
 # (importing module, imported module) -> why it is still allowed. Function-level imports and the
 # cycle edges they make are both covered by an entry.
-ALLOWED_IMPORTS: dict[tuple[str, str], str] = {
-    ("app.features.wallets.periodic", "app.features.emails.service"): _ISSUE_11,
-    ("app.features.wallets.periodic", "app.features.wallets.notice_templates"): _ISSUE_11,
-}
+ALLOWED_IMPORTS: dict[tuple[str, str], str] = {}
 # Modules that still raise ApiError although they are not HTTP modules.
-ALLOWED_API_ERRORS: dict[str, str] = {
-    "app.features.wallets.periodic": _ISSUE_11,
-}
+ALLOWED_API_ERRORS: dict[str, str] = {}
 ALLOWED_ENVELOPES: dict[str, str] = {}
-ALLOWED_MODEL_MODULES: dict[str, str] = {
-    "app.features.wallets.periodic_models": _ISSUE_11,
-}
+ALLOWED_MODEL_MODULES: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,7 @@ from app import db, runtime
 from app.cron import runner
 from app.features.users import onboarding
 from app.features.wallets import service as wallets
-from app.features.wallets.models import Wallet, WalletTransaction
-from app.features.wallets.periodic_models import ExpiryNotice
+from app.features.wallets.models import ExpiryNotice, Wallet, WalletTransaction
 from tests.recognition_helpers import assert_ledger_consistent
 from tests.test_weekly_reset_helpers import make_company
 

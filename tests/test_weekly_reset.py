@@ -16,7 +16,7 @@ from app import db
 from app.cron import runner
 from app.cron.models import CronRun
 from app.features.company.models import CompanySettings
-from app.features.wallets import periodic
+from app.features.wallets import weekly_reset as reset
 from app.features.wallets.scheduled import weekly_reset
 from tests.recognition_helpers import assert_ledger_consistent
 from tests.test_weekly_reset_helpers import (
@@ -35,19 +35,17 @@ def at(moment: datetime) -> time_machine.travel:
 def test_current_period_is_the_latest_renewal_day_from_local_midnight():
     sp = "America/Sao_Paulo"  # UTC-3
     # Monday 2027-01-04 02:59 UTC is still Sunday 23:59 in São Paulo: last week's Monday.
-    assert periodic.current_period(datetime(2027, 1, 4, 2, 59, tzinfo=UTC), sp, 1) == (
+    assert reset.current_period(datetime(2027, 1, 4, 2, 59, tzinfo=UTC), sp, 1) == (
         date(2026, 12, 28),
         datetime(2026, 12, 28, 3, tzinfo=UTC),
     )
-    assert periodic.current_period(datetime(2027, 1, 4, 3, 0, tzinfo=UTC), sp, 1) == (
+    assert reset.current_period(datetime(2027, 1, 4, 3, 0, tzinfo=UTC), sp, 1) == (
         date(2027, 1, 4),
         datetime(2027, 1, 4, 3, tzinfo=UTC),
     )
     # Tokyo (UTC+9), Friday: Thursday 15:00 UTC is Friday 00:00 local.
-    assert periodic.current_period(datetime(2027, 1, 7, 15, tzinfo=UTC), "Asia/Tokyo", 5)[0] == date(
-        2027, 1, 8
-    )
-    assert periodic.current_period(datetime(2027, 1, 7, 14, 59, tzinfo=UTC), "Asia/Tokyo", 5)[0] == date(
+    assert reset.current_period(datetime(2027, 1, 7, 15, tzinfo=UTC), "Asia/Tokyo", 5)[0] == date(2027, 1, 8)
+    assert reset.current_period(datetime(2027, 1, 7, 14, 59, tzinfo=UTC), "Asia/Tokyo", 5)[0] == date(
         2027, 1, 1
     )
 

@@ -12,8 +12,7 @@ from app.features.company.models import CompanySettings
 from app.features.identity.models import User
 from app.features.users import onboarding
 from app.features.wallets import service as wallets
-from app.features.wallets.models import Wallet, WalletTransaction
-from app.features.wallets.periodic_models import WeeklyReset
+from app.features.wallets.models import Wallet, WalletTransaction, WeeklyReset
 from app.ids import new_id
 
 

@@ -14,7 +14,7 @@ from flask.views import MethodView
 
 from app.api import Blueprint, idempotency_key, request_session
 from app.auth import current_user, require_permission
-from app.features.wallets import periodic
+from app.features.wallets import expiry, weekly_reset
 from app.features.wallets.management_schemas import (
     AllResetSchema,
     CompanyResetSchema,
@@ -66,7 +66,7 @@ class ResetWeeklyBalance(MethodView):
         session = request_session()
         company_id = query.get("companyId")
         if company_id:
-            periodic.require_active_company(session, company_id)
+            weekly_reset.require_active_company(session, company_id)
         job, _ = enqueue(
             session,
             "wallets.reset_weekly",
@@ -146,5 +146,5 @@ class ExpirationReport(MethodView):
     @management_blp.response(200, ReportResponseSchema)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Coins expiring in the next 30 and 90 days, and per user within `days` (1-365, default 90)."""
-        data = periodic.expiration_report(request_session(), company_id=_company_scope(), days=query["days"])
+        data = expiry.expiration_report(request_session(), company_id=_company_scope(), days=query["days"])
         return {"success": True, "message": "Expiration report generated", "data": data}

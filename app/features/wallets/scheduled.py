@@ -1,4 +1,5 @@
-"""Scheduled wallet tasks (issue 6). Thin: the logic is in `periodic.py`.
+"""Scheduled wallet tasks (issue 6). Thin: the logic is in `weekly_reset.py`, `expiry.py` and
+`expiry_notices.py`.
 
 Every task is idempotent per period, so any number of concurrent or repeated runs (Railway cron
 one-shots, `cron.py serve`, an operator's run-now) is safe.
@@ -9,7 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from app.cron.schedule import scheduled
-from app.features.wallets import periodic
+from app.features.wallets import expiry
+from app.features.wallets import expiry_notices as notices
+from app.features.wallets import weekly_reset as reset
 
 
 @scheduled(
@@ -18,7 +21,7 @@ from app.features.wallets import periodic
     description="Weekly compliment allowance reset, per company on its renewal day (local time)",
 )
 def weekly_reset() -> dict[str, Any]:
-    summary = periodic.run_weekly_reset(trigger="cron")
+    summary = reset.run_weekly_reset(trigger="cron")
     if summary.failed:
         raise RuntimeError(
             f"weekly reset failed for {len(summary.failed)} companies "
@@ -29,7 +32,7 @@ def weekly_reset() -> dict[str, Any]:
 
 @scheduled("expire-coins", cron="30 2 * * *", description="Expire redeemable coins 18 months after credit")
 def expire_coins() -> dict[str, Any]:
-    return periodic.expire_due_coins().as_summary()
+    return expiry.expire_due_coins().as_summary()
 
 
 @scheduled(
@@ -38,4 +41,4 @@ def expire_coins() -> dict[str, Any]:
     description="Email users whose coins expire within 90 and 30 days (once per lot and threshold)",
 )
 def expiry_notices() -> dict[str, Any]:
-    return periodic.send_expiry_notices()
+    return notices.send_expiry_notices()
