@@ -182,8 +182,8 @@ def test_an_invited_user_sets_a_password_in_chromium_and_logs_in(
     browser.find_element(By.ID, "password").send_keys("bia-first-password")
     browser.find_element(By.ID, "password_confirm").send_keys("bia-first-passwrod")
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    alert = browser.find_element(By.CSS_SELECTOR, "[role=alert]")
-    assert "não são iguais" in alert.text
+    # The form posts and the page comes back with the alert: wait for it, not for a fixed time.
+    assert "não são iguais" in wait_for(lambda: _alert_text(browser))
     assert browser.find_element(By.ID, "password").get_attribute("aria-invalid") == "true"
 
     browser.find_element(By.ID, "password").send_keys("bia-first-password")
@@ -200,7 +200,18 @@ def test_an_invited_user_sets_a_password_in_chromium_and_logs_in(
     assert login.get_json()["data"]["user_info"]["email"] == "bia@example.com"
 
     browser.get(link)  # one-time: the link is spent
-    assert "inválido" in browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
+    assert "inválido" in wait_for(lambda: _alert_text(browser))
+
+
+def _alert_text(browser: Any) -> str | None:
+    """The page's alert text once the page that carries it has loaded (None until then)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    try:
+        return browser.find_element(By.CSS_SELECTOR, "[role=alert]").text or None
+    except (NoSuchElementException, StaleElementReferenceException):
+        return None
 
 
 # --- the page without a browser ---------------------------------------------------------------
