@@ -8,11 +8,14 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app import db, runtime
-from app.features.identity.models import User
+from app.features.identity.models import Company, User
 from app.features.users import csv_import
+from app.jobs.models import Job
+from tests.conftest import wait_for
+from tests.test_weekly_reset_helpers import make_company
 
 
 def _b64(text: str) -> str:
@@ -179,3 +182,37 @@ def test_two_concurrent_imports_of_one_preview_create_each_user_once(app, make_t
         replay = check.post("/admin/users/csv/import", json=body, headers=tenant.headers())
         assert replay.status_code == 200 and replay.get_json()["report"]["created"] == 50
     assert _users(tenant.company_id) == 51
+
+
+def test_a_company_reset_whose_company_was_deactivated_meanwhile_is_not_a_500(
+    app, make_tenant, settings, worker
+):
+    """POST /wallets/reset-weekly-balance?companyId=…: the company is active when the job is
+    queued and deactivated before it runs; the job finds no company to reset."""
+    runtime.init(replace(settings, sync_wait_seconds=30))
+    operator = make_tenant("Platform", super_admin=True)
+    target, _ = make_company("Target", users=2)
+
+    answers: list[Any] = []
+
+    def post() -> None:
+        with app.test_client() as own:
+            url = f"/wallets/reset-weekly-balance?companyId={target}"
+            answers.append(own.post(url, headers=operator.headers()))
+
+    def queued() -> bool:
+        with db.session_scope() as session:
+            return session.scalar(select(Job.id).where(Job.kind == "wallets.reset_weekly")) is not None
+
+    request = threading.Thread(target=post)
+    request.start()
+    try:
+        wait_for(queued)
+        with db.session_scope() as session:
+            session.execute(update(Company).where(Company.id == target).values(is_active=False))
+        worker()
+    finally:
+        request.join()
+    [response] = answers
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["message"] == "Company is not active"
