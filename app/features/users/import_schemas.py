@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from app.api import BaseSchema
+from app.features.company.schemas import WholeNumber
 
 
 class PreviewJsonBody(BaseSchema):
@@ -44,7 +45,7 @@ class PreviewResponseSchema(BaseSchema):
 class ImportBody(BaseSchema):
     previewId = fields.String(required=True, validate=validate.Length(min=1, max=64))
     confirmedRows = fields.List(
-        fields.Integer(strict=False),
+        WholeNumber(),  # 1.5 is refused, not truncated to row 1
         load_default=None,
         allow_none=True,
         metadata={"description": "rowNumbers to import; empty or absent = every valid row"},
