@@ -36,7 +36,7 @@ from app.errors import Invalid, NotFound
 from app.features.company.models import DEFAULT_RENEWAL_DAY, DEFAULT_WEEKLY_RENEWAL_AMOUNT, CompanySettings
 from app.features.identity.models import DEFAULT_TIMEZONE, Company
 from app.features.wallets.models import WeeklyReset
-from app.ids import id_time_prefix
+from app.ids import SQL_RANDOM_PART, id_time_prefix
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +149,10 @@ def require_active_company(session: Session, company_id: str) -> Company:
 # chunks then give them the allowance with its RESET row, like every other wallet. At most :size
 # per statement (the caller repeats until fewer come back).
 _CREATE_MISSING_WALLETS = text(
-    """
+    f"""
     INSERT INTO wallets (id, user_id, company_id, compliment_balance, redeemable_balance,
                          created_at, updated_at)
-    SELECT :prefix || substr(replace(gen_random_uuid()::text, '-', ''), 1, 15),
+    SELECT :prefix || {SQL_RANDOM_PART},
            u.id, u.company_id, 0, 0, :now, :now
     FROM users u
     WHERE u.company_id = :company_id AND u.is_active
@@ -183,7 +183,7 @@ _NEXT_CHUNK = text(
 # (not a list of ids) uses (company_id, id), and the user is looked up per wallet (a join would
 # let the planner hash the company's every user for each chunk).
 _RESET_CHUNK = text(
-    """
+    f"""
     WITH targets AS (
         SELECT w.id, w.compliment_balance AS previous
         FROM wallets w
@@ -201,7 +201,7 @@ _RESET_CHUNK = text(
     INSERT INTO wallet_transactions (id, wallet_id, company_id, transaction_type, balance_type,
                                      amount, previous_balance, new_balance, reason, metadata,
                                      created_at)
-    SELECT :prefix || substr(replace(gen_random_uuid()::text, '-', ''), 1, 15),
+    SELECT :prefix || {SQL_RANDOM_PART},
            c.id, c.company_id, 'RESET', 'COMPLIMENT', :amount, c.previous, :amount, :reason,
            CAST(:metadata AS jsonb), :now
     FROM changed c
