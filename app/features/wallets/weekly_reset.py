@@ -395,9 +395,12 @@ def run_weekly_reset(
 ) -> ResetSummary:
     """The current week's reset for every active company (or one), company after company.
 
-    A company that fails is logged and reported; the others still reset."""
+    A company that fails is logged and reported; the others still reset. A `company_id` that is
+    not (or no longer) an active company raises NotFound / Invalid."""
     moment = now or db.utcnow()
     with db.session_scope() as session:
+        if company_id is not None:
+            require_active_company(session, company_id)
         weeks = company_weeks(session, moment, company_id)
     summary = ResetSummary()
     for week in weeks:
